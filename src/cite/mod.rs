@@ -1,0 +1,271 @@
+//! Cited spans: numbering the text into segments, constraining the model to
+//! cite only ids that exist, and resolving and verifying what it cited.
+
+mod segment;
+pub mod support;
+
+pub use segment::segment;
+
+use std::collections::HashMap;
+
+use crate::domain::{AnswerSentence, Answer, Citation, Segment};
+
+/// How the model marks a citation: `[S12]` after the sentence it supports.
+pub fn marker(id: u32) -> String {
+    format!("[S{id}]")
+}
+
+/// A regular expression matching exactly the decimal numbers `1..=n`.
+/// Given to the constrained decoder, it makes citing a non-existent segment
+/// impossible rather than merely unlikely.
+pub fn id_range_regex(n: u32) -> String {
+    let digits = n.max(1).to_string();
+    let len = digits.len();
+    let mut alternatives = Vec::new();
+    for d in 1..len {
+        alternatives.push(if d == 1 { "[1-9]".to_owned() } else { format!("[1-9][0-9]{{{}}}", d - 1) });
+    }
+    alternatives.extend(up_to(&digits, true));
+    alternatives.join("|")
+}
+
+/// Numbers with exactly `bound.len()` digits that are <= bound (no leading zero when `first`).
+fn up_to(bound: &str, first: bool) -> Vec<String> {
+    let mut chars = bound.chars();
+    let Some(head) = chars.next().and_then(|c| c.to_digit(10)) else { return vec![String::new()] };
+    let rest: String = chars.collect();
+    let low = u32::from(first);
+    let mut out = Vec::new();
+    if head > low {
+        let class = if head - 1 == low { low.to_string() } else { format!("[{}-{}]", low, head - 1) };
+        let tail = if rest.is_empty() { String::new() } else { format!("[0-9]{{{}}}", rest.len()) };
+        out.push(format!("{class}{tail}"));
+    }
+    if head >= low {
+        out.extend(up_to(&rest, false).into_iter().map(|t| format!("{head}{t}")));
+    }
+    out
+}
+
+/// The shape an answer must take: one claim per line, words joined by single
+/// spaces (no runs of padding, no brackets), closed by one to three markers of
+/// existing segments. The document shows each segment's marker right after
+/// its text, so a model that restates a segment continues with the marker it
+/// saw there (small models copy such patterns far better than they map
+/// numbers to content). `refusal` is the one line allowed without a citation
+/// (a question the document does not answer).
+pub fn answer_regex(segment_count: u32, max_sentences: usize, refusal: Option<&str>) -> String {
+    let id = format!("\\[S(?:{})\\]", id_range_regex(segment_count));
+    // A claim is one sentence: no word but the last may end in . ! or ?, and
+    // the last must, so the marker follows the sentence it belongs to.
+    let inner = "[^\\s\\[\\]]{0,39}[^\\s\\[\\].!?]";
+    let last = "[^\\s\\[\\]]{0,39}[.!?]";
+    let line = format!("(?:{inner} ){{2,60}}{last} {id}(?:{id}){{0,2}}\\n");
+    let lines = format!("(?:{line}){{1,{max_sentences}}}");
+    match refusal {
+        Some(r) => format!("(?:{lines}|{}\\n)", regex_escape(r)),
+        None => lines,
+    }
+}
+
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Split the model's output into sentences and the segment ids each cites (in order, deduplicated).
+pub fn parse_answer(output: &str) -> Vec<(String, Vec<u32>)> {
+    let mut sentences = Vec::new();
+    for line in output.lines() {
+        let mut ids = Vec::new();
+        let mut claim = String::new();
+        let mut rest = line;
+        while let Some(open) = rest.find("[S") {
+            claim.push_str(rest.get(..open).unwrap_or_default());
+            let after = rest.get(open + 2..).unwrap_or_default();
+            let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+            match (digits.parse::<u32>(), after.get(digits.len()..).and_then(|s| s.strip_prefix(']'))) {
+                (Ok(id), Some(tail)) => {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                    rest = tail;
+                }
+                _ => {
+                    claim.push_str("[S");
+                    rest = after;
+                }
+            }
+        }
+        claim.push_str(rest);
+        let claim = claim.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !claim.is_empty() {
+            sentences.push((claim, ids));
+        }
+    }
+    sentences
+}
+
+/// Resolve each cited segment id to its span and verify it against the text.
+/// Returns the answer (sentences reference citation ids) and the citations.
+pub fn resolve(text: &str, segments: &[Segment], parsed: &[(String, Vec<u32>)]) -> (Answer, Vec<Citation>) {
+    let by_id: HashMap<u32, &Segment> = segments.iter().map(|s| (s.id, s)).collect();
+    let mut citations = Vec::new();
+    let mut sentences = Vec::new();
+    for (claim, ids) in parsed {
+        let mut cited = Vec::new();
+        for &seg_id in ids {
+            let id = u32::try_from(citations.len() + 1).unwrap_or(u32::MAX);
+            let citation = match by_id.get(&seg_id) {
+                Some(seg) => {
+                    let quote = seg.span.slice(text).unwrap_or_default().to_owned();
+                    let mut c = Citation {
+                        id,
+                        segment: seg_id,
+                        start: seg.span.start,
+                        end: seg.span.end,
+                        page: seg.page,
+                        quote,
+                        valid: false,
+                        support: 0.0,
+                        reason: None,
+                    };
+                    verify(text, claim, &mut c);
+                    c
+                }
+                None => Citation {
+                    id,
+                    segment: seg_id,
+                    start: 0,
+                    end: 0,
+                    page: 0,
+                    quote: String::new(),
+                    valid: false,
+                    support: 0.0,
+                    reason: Some(format!("unknown_segment: the document has no segment S{seg_id}")),
+                },
+            };
+            cited.push(citation.id);
+            citations.push(citation);
+        }
+        sentences.push(AnswerSentence { text: claim.clone(), citations: cited });
+    }
+    let text_out = sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+    (Answer { text: text_out, sentences }, citations)
+}
+
+/// Check a citation against the source: the span lies on char boundaries of
+/// the text, its quote is exactly the text there, and the span supports the
+/// claim by the lexical measure. Sets `valid`, `support` and `reason`.
+pub fn verify(text: &str, claim: &str, c: &mut Citation) {
+    c.valid = false;
+    c.reason = None;
+    let Some(actual) = text.get(c.start..c.end) else {
+        c.reason = Some(format!("out_of_bounds: {}..{} is not a span of the text", c.start, c.end));
+        return;
+    };
+    if actual != c.quote || actual.is_empty() {
+        c.reason = Some("quote_mismatch: the quote differs from the text at its offsets".to_owned());
+        return;
+    }
+    c.support = support::support(claim, actual);
+    if c.support < support::MIN_SUPPORT {
+        c.reason = Some(format!(
+            "unsupported: the span holds {:.0}% of the claim's content words (needs {:.0}%)",
+            c.support * 100.0,
+            support::MIN_SUPPORT * 100.0
+        ));
+        return;
+    }
+    c.valid = true;
+}
+
+/// The document as the model sees it: each segment on its own line, followed by its marker.
+pub fn numbered_text(text: &str, segments: &[Segment]) -> String {
+    let mut out = String::with_capacity(text.len() + segments.len() * 8);
+    let mut page = 0;
+    for s in segments {
+        if s.page != page {
+            page = s.page;
+            out.push_str(&format!("--- page {page} ---\n"));
+        }
+        let body = s.span.slice(text).unwrap_or_default();
+        out.extend(body.chars().map(|c| if c == '\n' { ' ' } else { c }));
+        out.push(' ');
+        out.push_str(&marker(s.id));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PageSpan;
+
+    #[test]
+    fn id_regex_accepts_exactly_one_to_n() {
+        let re = regex::Regex::new(&format!("^(?:{})$", id_range_regex(253))).unwrap();
+        for i in 0..2000u32 {
+            assert_eq!(re.is_match(&i.to_string()), (1..=253).contains(&i), "{i}");
+        }
+        assert!(!re.is_match("07"));
+        for n in [1u32, 9, 10, 99, 100, 1000, 4096] {
+            let re = regex::Regex::new(&format!("^(?:{})$", id_range_regex(n))).unwrap();
+            for i in 0..=n + 20 {
+                assert_eq!(re.is_match(&i.to_string()), (1..=n).contains(&i), "n={n} i={i}");
+            }
+        }
+    }
+
+    #[test]
+    fn answer_regex_accepts_cited_lines_and_rejects_uncited_ones() {
+        let re = regex::Regex::new(&format!("^(?:{})$", answer_regex(12, 3, None))).unwrap();
+        assert!(re.is_match("Bitcoin is a peer-to-peer cash system. [S1][S3]\n"));
+        assert!(re.is_match("One line here. [S2]\nAnother line here. [S12]\n"));
+        assert!(!re.is_match("Bitcoin is a peer-to-peer cash system.\n"));
+        assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S13]\n"));
+        assert!(!re.is_match("Padded      with spaces. [S1]\n"));
+        assert!(!re.is_match("Two sentences here. Then more. [S1]\n"), "one claim per line");
+        assert!(!re.is_match("No final stop here [S1]\n"));
+    }
+
+    #[test]
+    fn parses_lines_into_claims_and_segment_ids() {
+        let parsed = parse_answer("Nodes vote with CPU power. [S4][S9][S4]\nNo ids here\n");
+        assert_eq!(parsed[0], ("Nodes vote with CPU power.".to_owned(), vec![4, 9]));
+        assert_eq!(parsed[1], ("No ids here".to_owned(), vec![]));
+    }
+
+    #[test]
+    fn resolves_citations_and_flags_unsupported_and_unknown_ones() {
+        let text = "Bitcoin uses proof-of-work to order transactions. The sky is blue today.";
+        let pages = [PageSpan { number: 1, start: 0, end: text.len() }];
+        let segs = segment(text, &pages);
+        let parsed = vec![("Proof-of-work orders the transactions.".to_owned(), vec![1, 2, 7])];
+        let (answer, cites) = resolve(text, &segs, &parsed);
+        assert_eq!(answer.sentences[0].citations, vec![1, 2, 3]);
+        assert!(cites[0].valid);
+        assert_eq!(&text[cites[0].start..cites[0].end], cites[0].quote);
+        assert!(!cites[1].valid && cites[1].reason.as_deref().unwrap().starts_with("unsupported"));
+        assert!(!cites[2].valid && cites[2].reason.as_deref().unwrap().starts_with("unknown_segment"));
+    }
+
+    #[test]
+    fn verify_catches_a_quote_that_drifted_from_the_text() {
+        let text = "Alpha beta gamma delta.";
+        let mut c = Citation {
+            id: 1, segment: 1, start: 0, end: 10, page: 1, quote: "Alpha betX".into(),
+            valid: true, support: 1.0, reason: None,
+        };
+        verify(text, "alpha beta", &mut c);
+        assert!(!c.valid);
+        assert!(c.reason.unwrap().starts_with("quote_mismatch"));
+    }
+}

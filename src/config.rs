@@ -1,0 +1,132 @@
+//! Settings, layered: built-in defaults < TOML file < `DOCENT_*` environment <
+//! command-line flags (clap reads flags and environment), validated once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use crate::llm::{DTypeChoice, MistralSettings};
+
+/// The default full-context model, as `scripts/fetch-models.sh` names it.
+pub const DEFAULT_MODEL_FILE: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+
+/// Options shared by every command that loads a model. All optional here so
+/// that a value given nowhere falls back to the file, then to the default.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+pub struct EngineArgs {
+    /// TOML file with any of these settings (keys as the long flags, with `_`).
+    #[arg(long, env = "DOCENT_CONFIG", global = true)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Directory holding the models fetched by scripts/fetch-models.sh.
+    #[arg(long, env = "DOCENT_MODELS_DIR", global = true)]
+    pub models_dir: Option<PathBuf>,
+    /// Full-context model: a .gguf file or a safetensors directory. Default: the 0.5B Qwen GGUF in --models-dir.
+    #[arg(long, env = "DOCENT_MODEL", global = true)]
+    pub model: Option<PathBuf>,
+    /// Activation dtype; `auto` is F32 on CPU (5x faster than F16 there) and the model's own on GPU.
+    #[arg(long, env = "DOCENT_DTYPE", value_enum, global = true)]
+    pub dtype: Option<DTypeChoice>,
+    /// Cap on prompt + answer tokens (default: the model's context length).
+    #[arg(long, env = "DOCENT_MAX_CONTEXT", global = true)]
+    pub max_context: Option<usize>,
+    /// Most tokens an answer may take.
+    #[arg(long, env = "DOCENT_MAX_ANSWER_TOKENS", global = true)]
+    pub max_answer_tokens: Option<usize>,
+    /// Run on the CPU even when a GPU is present.
+    #[arg(long, env = "DOCENT_CPU", global = true)]
+    pub cpu: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DOCENT_ADDR")]
+    pub addr: Option<SocketAddr>,
+    /// Directory for the database, originals and texts.
+    #[arg(long, env = "DOCENT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Largest upload accepted, in MiB.
+    #[arg(long, env = "DOCENT_MAX_UPLOAD_MB")]
+    pub max_upload_mb: Option<usize>,
+    /// Analyses admitted at once; more get `engine_busy` (503, Retry-After).
+    #[arg(long, env = "DOCENT_MAX_QUEUED")]
+    pub max_queued: Option<usize>,
+}
+
+/// Keys a settings file may hold; anything else is a typo worth refusing.
+const FILE_KEYS: &[&str] = &[
+    "models_dir", "model", "dtype", "max_context", "max_answer_tokens", "cpu",
+    "addr", "data_dir", "max_upload_mb", "max_queued",
+];
+
+#[derive(Debug, Default, Deserialize)]
+struct FileConfig {
+    #[serde(flatten)]
+    engine: EngineArgs,
+    #[serde(flatten)]
+    serve: ServeArgs,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub engine: MistralSettings,
+    pub max_answer_tokens: usize,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub max_upload_bytes: usize,
+    pub max_queued: usize,
+}
+
+impl Settings {
+    pub fn resolve(engine: &EngineArgs, serve: &ServeArgs) -> anyhow::Result<Self> {
+        let file = match &engine.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let (fe, fs) = (file.engine, file.serve);
+        let models_dir = engine.models_dir.clone().or(fe.models_dir).unwrap_or_else(|| PathBuf::from("models"));
+        let model = engine.model.clone().or(fe.model).unwrap_or_else(|| models_dir.join(DEFAULT_MODEL_FILE));
+        let settings = Self {
+            engine: MistralSettings {
+                model,
+                dtype: engine.dtype.or(fe.dtype).unwrap_or(DTypeChoice::Auto),
+                max_context: engine.max_context.or(fe.max_context),
+                force_cpu: engine.cpu.or(fe.cpu).unwrap_or(false),
+                max_num_seqs: 4,
+            },
+            max_answer_tokens: engine.max_answer_tokens.or(fe.max_answer_tokens).unwrap_or(384),
+            addr: serve.addr.or(fs.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: serve.data_dir.clone().or(fs.data_dir).unwrap_or_else(|| PathBuf::from("data")),
+            max_upload_bytes: serve.max_upload_mb.or(fs.max_upload_mb).unwrap_or(100) * 1024 * 1024,
+            max_queued: serve.max_queued.or(fs.max_queued).unwrap_or(4),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.max_answer_tokens < 32 || self.max_answer_tokens > 8192 {
+            bail!("max_answer_tokens must be between 32 and 8192, got {}", self.max_answer_tokens);
+        }
+        if self.max_upload_bytes == 0 {
+            bail!("max_upload_mb must be at least 1");
+        }
+        if self.max_queued == 0 {
+            bail!("max_queued must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = fs_err::read_to_string(path)?;
+    let table: toml::Table = toml::from_str(&text).with_context(|| format!("reading settings from {}", path.display()))?;
+    if let Some(key) = table.keys().find(|k| !FILE_KEYS.contains(&k.as_str())) {
+        bail!("unknown setting `{key}` in {} (known: {})", path.display(), FILE_KEYS.join(", "));
+    }
+    table.try_into().with_context(|| format!("reading settings from {}", path.display()))
+}

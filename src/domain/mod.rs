@@ -1,0 +1,179 @@
+//! Pure data shared by every layer: documents with their page map, text
+//! segments, analyses with cited spans. No I/O here.
+
+use serde::{Deserialize, Serialize};
+
+/// A byte range `[start, end)` of a document's normalised text, on `char` boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The text of this span, or `None` when it is out of bounds or splits a character.
+    pub fn slice<'a>(&self, text: &'a str) -> Option<&'a str> {
+        text.get(self.start..self.end)
+    }
+}
+
+/// One page of the normalised text: pages are numbered from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageSpan {
+    pub number: u32,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The page containing byte `offset` (the last page that starts at or before it).
+pub fn page_at(pages: &[PageSpan], offset: usize) -> u32 {
+    let idx = pages.partition_point(|p| p.start <= offset);
+    idx.checked_sub(1)
+        .and_then(|i| pages.get(i))
+        .map_or(1, |p| p.number)
+}
+
+/// What a parser returns: the normalised text every offset refers to, with its page map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedText {
+    pub text: String,
+    pub pages: Vec<PageSpan>,
+    pub warnings: Vec<String>,
+}
+
+/// A stored document's metadata. `tokens` is counted with the full-context model's tokenizer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Document {
+    pub id: String,
+    pub filename: String,
+    pub media_type: String,
+    pub pages: u32,
+    pub chars: usize,
+    pub words: usize,
+    pub tokens: Option<usize>,
+    pub sha256: String,
+    pub created_at: String,
+    pub warnings: Vec<String>,
+}
+
+/// A numbered unit of text (a sentence, or a line of a list or table) that a model can cite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub id: u32,
+    pub span: Span,
+    pub page: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    Summary,
+    Question,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PipelineKind {
+    Full,
+}
+
+impl PipelineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PipelineKind::Full => "full",
+        }
+    }
+}
+
+/// A sentence of the answer with the ids of the citations that support it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerSentence {
+    pub text: String,
+    pub citations: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub text: String,
+    pub sentences: Vec<AnswerSentence>,
+}
+
+/// A cited span, resolved against the source and checked. `valid` is true only
+/// when every check passed; otherwise `reason` says which failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    pub id: u32,
+    /// The segment the model cited.
+    pub segment: u32,
+    pub start: usize,
+    pub end: usize,
+    pub page: u32,
+    pub quote: String,
+    pub valid: bool,
+    /// Share of the claim's content words found in the span (the support measure).
+    pub support: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    pub prefill_ms: u64,
+    pub decode_ms: u64,
+    pub total_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub id: String,
+    pub document_id: String,
+    pub pipeline: PipelineKind,
+    pub model: String,
+    pub task: Task,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
+    pub answer: Answer,
+    pub citations: Vec<Citation>,
+    pub usage: Usage,
+    pub timings: Timings,
+    pub created_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_at_finds_the_page_that_holds_an_offset() {
+        let pages = [
+            PageSpan { number: 1, start: 0, end: 10 },
+            PageSpan { number: 2, start: 12, end: 20 },
+        ];
+        assert_eq!(page_at(&pages, 0), 1);
+        assert_eq!(page_at(&pages, 9), 1);
+        assert_eq!(page_at(&pages, 12), 2);
+        assert_eq!(page_at(&pages, 19), 2);
+    }
+
+    #[test]
+    fn span_slice_refuses_to_split_a_character() {
+        let text = "né";
+        assert_eq!(Span { start: 0, end: 3 }.slice(text), Some("né"));
+        assert_eq!(Span { start: 0, end: 2 }.slice(text), None);
+        assert_eq!(Span { start: 0, end: 9 }.slice(text), None);
+    }
+}

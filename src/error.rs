@@ -1,0 +1,97 @@
+//! Stable error codes: one table maps each code to its HTTP status, and one
+//! type carries a code, a message for the client and a cause for the log.
+
+use std::fmt;
+
+/// Every error a client can see. The string code is part of the API and never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    MissingFile,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    DocumentNotFound,
+    AnalysisNotFound,
+    PdfEncrypted,
+    PdfCorrupt,
+    PdfNoTextLayer,
+    DocumentEmpty,
+    InvalidEncoding,
+    DocumentTooLong,
+    EngineBusy,
+    EngineUnavailable,
+    EngineFailed,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The table: snake_case code and HTTP status. An exhaustive match, so a new
+    /// code cannot ship without deciding both.
+    pub fn info(self) -> (&'static str, u16) {
+        match self {
+            ErrorCode::InvalidRequest => ("invalid_request", 400),
+            ErrorCode::MissingFile => ("missing_file", 400),
+            ErrorCode::UnsupportedMediaType => ("unsupported_media_type", 415),
+            ErrorCode::PayloadTooLarge => ("payload_too_large", 413),
+            ErrorCode::DocumentNotFound => ("document_not_found", 404),
+            ErrorCode::AnalysisNotFound => ("analysis_not_found", 404),
+            ErrorCode::PdfEncrypted => ("pdf_encrypted", 422),
+            ErrorCode::PdfCorrupt => ("pdf_corrupt", 422),
+            ErrorCode::PdfNoTextLayer => ("pdf_no_text_layer", 422),
+            ErrorCode::DocumentEmpty => ("document_empty", 422),
+            ErrorCode::InvalidEncoding => ("invalid_encoding", 422),
+            ErrorCode::DocumentTooLong => ("document_too_long", 422),
+            ErrorCode::EngineBusy => ("engine_busy", 503),
+            ErrorCode::EngineUnavailable => ("engine_unavailable", 503),
+            ErrorCode::EngineFailed => ("engine_failed", 502),
+            ErrorCode::Internal => ("internal", 500),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.info().0
+    }
+
+    pub fn status(self) -> u16 {
+        self.info().1
+    }
+}
+
+/// An error with a stable code. `message` is safe to show to a client; `cause`
+/// (if any) is only logged, never serialised.
+#[derive(Debug)]
+pub struct AppError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub cause: Option<anyhow::Error>,
+}
+
+impl AppError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), cause: None }
+    }
+
+    pub fn with_cause(mut self, cause: impl Into<anyhow::Error>) -> Self {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    /// An internal failure: the client gets a generic message, the log the cause.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::new(ErrorCode::Internal, "internal error; see the server log").with_cause(cause)
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)?;
+        if let Some(cause) = &self.cause {
+            write!(f, " ({cause:#})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AppError {}
+
+pub type AppResult<T> = Result<T, AppError>;

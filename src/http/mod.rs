@@ -1,0 +1,62 @@
+//! The HTTP front end: JSON API under /api/v1, server-rendered pages, static
+//! assets. Handlers extract, call one service operation, map the result.
+
+mod api;
+mod pages;
+mod upload;
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::error::{AppError, ErrorCode};
+use crate::service::Docent;
+
+/// Everything handlers share, passed down explicitly.
+pub struct AppState {
+    pub docent: Docent,
+    pub tera: tera::Tera,
+    pub max_upload_bytes: usize,
+}
+
+pub type State = web::Data<AppState>;
+
+impl AppState {
+    pub fn new(docent: Docent, max_upload_bytes: usize) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self { docent, tera: pages::templates()?, max_upload_bytes }))
+    }
+}
+
+/// Routes for the API, the pages and the static assets.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::scope("/api/v1").configure(api::routes))
+        .route("/healthz", web::get().to(api::healthz))
+        .configure(pages::routes);
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log_error(self);
+        let mut resp = HttpResponse::build(self.status_code());
+        if self.code == ErrorCode::EngineBusy {
+            resp.insert_header((header::RETRY_AFTER, "10"));
+        }
+        resp.json(json!({"error": {"code": self.code.as_str(), "message": self.message}}))
+    }
+}
+
+/// The log gets the cause chain; the client only the code and message.
+fn log_error(e: &AppError) {
+    match (&e.cause, e.code.status() >= 500) {
+        (Some(cause), true) => tracing::error!(code = e.code.as_str(), cause = %format!("{cause:#}"), "{}", e.message),
+        (Some(cause), false) => tracing::info!(code = e.code.as_str(), cause = %format!("{cause:#}"), "{}", e.message),
+        (None, _) => tracing::info!(code = e.code.as_str(), "{}", e.message),
+    }
+}

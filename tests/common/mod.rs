@@ -1,0 +1,122 @@
+//! Helpers shared by the integration tests: corpus paths, settings on a
+//! temporary data dir, a real HTTP server on a free port, a scripted engine.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use docent::config::{EngineArgs, ServeArgs, Settings, DEFAULT_MODEL_FILE};
+use docent::http::AppState;
+use docent::llm::{Engine, GenOutput, GenRequest};
+
+pub fn corpus(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpora").join(name)
+}
+
+pub fn read_corpus(name: &str) -> Vec<u8> {
+    std::fs::read(corpus(name)).unwrap_or_else(|e| panic!("reading corpora/{name}: {e}"))
+}
+
+/// The real default model. Missing is a failure, not a skip: run
+/// `scripts/fetch-models.sh` (the test command in the README does).
+pub fn default_model() -> PathBuf {
+    let dir = std::env::var_os("DOCENT_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
+    let model = dir.join(DEFAULT_MODEL_FILE);
+    assert!(model.is_file(), "{} is missing: run scripts/fetch-models.sh {}", model.display(), dir.display());
+    model
+}
+
+pub fn settings(data_dir: &std::path::Path) -> Settings {
+    let engine = EngineArgs { model: Some(default_model_path_hint()), cpu: Some(true), ..EngineArgs::default() };
+    let serve = ServeArgs { data_dir: Some(data_dir.to_owned()), addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))), ..ServeArgs::default() };
+    Settings::resolve(&engine, &serve).expect("settings")
+}
+
+/// The model path for settings; only the real-engine tests need it to exist.
+fn default_model_path_hint() -> PathBuf {
+    std::env::var_os("DOCENT_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("models"))
+        .join(DEFAULT_MODEL_FILE)
+}
+
+pub struct TestServer {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestServer {
+    pub async fn start(settings: &Settings, engine: Arc<dyn Engine>) -> Self {
+        let docent = docent::build_docent(settings, engine).expect("build service");
+        let state = AppState::new(docent, settings.max_upload_bytes).expect("state");
+        let (server, addr) = docent::start_server(state, settings.addr).expect("bind");
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self { base: format!("http://{addr}"), handle }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(1800))
+        .build()
+        .expect("client")
+}
+
+pub async fn upload(server: &TestServer, name: &str, bytes: Vec<u8>) -> reqwest::Response {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+    let form = reqwest::multipart::Form::new().part("file", part);
+    client().post(server.url("/api/v1/documents")).multipart(form).send().await.expect("upload request")
+}
+
+/// A scripted engine for fast tests of everything around the model: it
+/// "summarizes" by restating the first segments it was shown and citing them,
+/// and counts tokens as whitespace-separated words.
+pub struct ScriptedEngine {
+    pub context_limit: usize,
+}
+
+#[async_trait]
+impl Engine for ScriptedEngine {
+    fn model_name(&self) -> &str {
+        "scripted-test-engine"
+    }
+
+    fn context_limit(&self) -> usize {
+        self.context_limit
+    }
+
+    async fn count_tokens(&self, text: &str) -> anyhow::Result<usize> {
+        Ok(text.split_whitespace().count())
+    }
+
+    async fn count_prompt_tokens(&self, req: &GenRequest) -> anyhow::Result<usize> {
+        Ok(req.system.split_whitespace().count() + req.user.split_whitespace().count())
+    }
+
+    async fn generate(&self, req: GenRequest) -> anyhow::Result<GenOutput> {
+        let mut text = String::new();
+        // Document lines end with their marker: "sentence text [S7]".
+        for line in req.user.lines().filter(|l| l.ends_with(']') && l.contains(" [S")).take(2) {
+            text.push_str(line);
+            text.push('\n');
+        }
+        // One claim citing an unrelated segment: verification must flag it.
+        text.push_str("Quantum chromodynamics governs hadron spectra. [S1]\n");
+        Ok(GenOutput { prompt_tokens: 10, completion_tokens: 5, text, ..GenOutput::default() })
+    }
+}

@@ -1,0 +1,14 @@
+//! The one integration test binary: parsing real files, the HTTP API and
+//! pages on a real server, and the end to end run on the real model.
+
+#[path = "common/mod.rs"]
+mod common;
+
+#[path = "docent/parsing.rs"]
+mod parsing;
+
+#[path = "docent/api.rs"]
+mod api;
+
+#[path = "docent/e2e.rs"]
+mod e2e;

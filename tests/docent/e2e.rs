@@ -1,0 +1,69 @@
+//! End to end on the real default model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M)
+//! through the real HTTP server: upload a real PDF, summarize it, check every
+//! citation against the text, restart, and find everything again.
+
+use serde_json::{json, Value};
+
+use crate::common::{client, default_model, read_corpus, settings, upload, TestServer};
+
+const DOC: &str = "uk_highcourt_IL-2021-000008_wright_v_cobra_order.pdf";
+
+#[actix_web::test]
+async fn real_model_summarizes_a_real_pdf_with_verified_citations_that_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings(dir.path());
+    settings.engine.model = default_model();
+    let engine = docent::load_engine(&settings).await.expect("the default model loads");
+    let s = TestServer::start(&settings, engine.clone()).await;
+
+    let resp = upload(&s, DOC, read_corpus(DOC)).await;
+    assert_eq!(resp.status(), 201);
+    let doc: Value = resp.json().await.unwrap();
+    let id = doc["id"].as_str().unwrap().to_owned();
+    let text = client().get(s.url(&format!("/api/v1/documents/{id}/text"))).send().await.unwrap().text().await.unwrap();
+
+    let started = std::time::Instant::now();
+    let resp = client()
+        .post(s.url(&format!("/api/v1/documents/{id}/analyses")))
+        .json(&json!({"pipeline": "full", "task": "summary"}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let a: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{a}");
+    eprintln!("summary in {:?}: {}", started.elapsed(), serde_json::to_string_pretty(&a).unwrap());
+
+    let cites = a["citations"].as_array().unwrap();
+    assert!(!cites.is_empty(), "the answer cites nothing");
+    let sentences = a["answer"]["sentences"].as_array().unwrap();
+    assert!(!sentences.is_empty());
+    for s in sentences {
+        assert!(!s["citations"].as_array().unwrap().is_empty(), "an uncited sentence: {s}");
+    }
+    for c in cites {
+        if c["valid"] == true {
+            let (start, end) = (c["start"].as_u64().unwrap() as usize, c["end"].as_u64().unwrap() as usize);
+            assert_eq!(text.get(start..end), c["quote"].as_str(), "a valid citation's quote differs from the text");
+        } else {
+            assert!(c["reason"].is_string(), "an invalid citation without a reason: {c}");
+        }
+    }
+    assert!(cites.iter().any(|c| c["valid"] == true), "no citation verified: {a}");
+    assert!(a["usage"]["prompt_tokens"].as_u64().unwrap() > doc["tokens"].as_u64().unwrap());
+    assert!(a["timings"]["prefill_ms"].as_u64().unwrap() > 0);
+
+    // The analysis page marks every cited span.
+    let html = client().get(s.url(&format!("/analyses/{}", a["id"].as_str().unwrap()))).send().await.unwrap().text().await.unwrap();
+    for c in cites.iter().filter(|c| c["end"].as_u64() > c["start"].as_u64()) {
+        assert!(html.contains(&format!("id=\"span-{}-{}\"", c["start"], c["end"])));
+    }
+    s.stop().await;
+
+    let s = TestServer::start(&settings, engine).await;
+    let again: Value = client().get(s.url(&format!("/api/v1/analyses/{}", a["id"].as_str().unwrap()))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again, a);
+    let doc_again: Value = client().get(s.url(&format!("/api/v1/documents/{id}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc_again, doc);
+    s.stop().await;
+}

@@ -1,0 +1,100 @@
+//! The real parser on real PDFs from corpora/.
+
+use docent::cite;
+use docent::error::ErrorCode;
+use docent::parse::{self, MediaType};
+
+use crate::common::read_corpus;
+
+fn parse_pdf(name: &str, password: Option<&str>) -> Result<docent::domain::ParsedText, docent::error::AppError> {
+    let bytes = read_corpus(name);
+    let media = parse::sniff(name, &bytes)?;
+    assert_eq!(media, MediaType::Pdf);
+    parse::parse(media, &bytes, password)
+}
+
+fn page_text<'a>(p: &'a docent::domain::ParsedText, number: u32) -> &'a str {
+    let page = p.pages.iter().find(|x| x.number == number).expect("page");
+    &p.text[page.start..page.end]
+}
+
+fn assert_offsets_valid(p: &docent::domain::ParsedText) {
+    let mut last = 0;
+    for page in &p.pages {
+        assert!(page.start >= last && page.end >= page.start && page.end <= p.text.len());
+        assert!(p.text.is_char_boundary(page.start) && p.text.is_char_boundary(page.end));
+        last = page.end;
+    }
+    for s in cite::segment(&p.text, &p.pages) {
+        assert!(s.span.slice(&p.text).is_some(), "segment {} is off char boundaries", s.id);
+    }
+}
+
+#[test]
+fn extracts_bitcoin_whitepaper_with_pages_and_known_phrases() {
+    let p = parse_pdf("bitcoin.pdf", None).expect("bitcoin.pdf parses");
+    assert_eq!(p.pages.len(), 9);
+    assert!(page_text(&p, 1).contains("A purely peer-to-peer version of electronic cash"));
+    assert!(page_text(&p, 1).contains("Satoshi Nakamoto"));
+    assert!(page_text(&p, 3).contains("Proof-of-Work"));
+    assert!(page_text(&p, 9).contains("References"));
+    assert!(!page_text(&p, 1).contains("References"));
+    assert_offsets_valid(&p);
+}
+
+#[test]
+fn extracts_a_cuad_contract_page_by_page() {
+    let p = parse_pdf("cuad_limeenergy_distributor_agreement.pdf", None).expect("contract parses");
+    assert_eq!(p.pages.len(), 10);
+    assert!(page_text(&p, 1).to_lowercase().contains("distributor agreement"));
+    assert_offsets_valid(&p);
+}
+
+#[test]
+fn chinese_text_keeps_offsets_on_char_boundaries() {
+    let p = parse_pdf("bitcoin_zh_cn.pdf", None).expect("Chinese PDF parses");
+    assert!(p.text.contains("比特币"), "no CJK text extracted");
+    assert_offsets_valid(&p);
+}
+
+#[test]
+fn arabic_text_has_no_bidi_control_characters() {
+    let p = parse_pdf("arabic_rtl_docling.pdf", None).expect("Arabic PDF parses");
+    assert!(p.text.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)), "no Arabic letters extracted");
+    assert!(!p.text.chars().any(|c| matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')));
+    assert_offsets_valid(&p);
+}
+
+#[test]
+fn rejects_encrypted_pdf_with_clear_error_and_opens_it_with_the_password() {
+    let err = parse_pdf("encrypted_rc4_userpw-openpassword.pdf", None).unwrap_err();
+    assert_eq!(err.code, ErrorCode::PdfEncrypted);
+    let wrong = parse_pdf("encrypted_rc4_userpw-openpassword.pdf", Some("nope")).unwrap_err();
+    assert_eq!(wrong.code, ErrorCode::PdfEncrypted);
+    assert!(wrong.message.contains("password does not open"));
+    let opened = parse_pdf("encrypted_rc4_userpw-openpassword.pdf", Some("openpassword")).expect("opens with password");
+    assert!(!opened.text.trim().is_empty());
+}
+
+#[test]
+fn scanned_pdf_without_text_layer_is_a_specific_error() {
+    let err = parse_pdf("scanned_no_textlayer_docling_ocr_test.pdf", None).unwrap_err();
+    assert_eq!(err.code, ErrorCode::PdfNoTextLayer);
+    assert!(err.message.contains("no text layer"));
+}
+
+#[test]
+fn corrupted_pdf_is_a_specific_error_not_a_panic() {
+    let err = parse_pdf("broken_zen_of_python_corrupted.pdf", None).unwrap_err();
+    assert_eq!(err.code, ErrorCode::PdfCorrupt);
+}
+
+#[test]
+fn truncated_pdf_is_reported_as_corrupt() {
+    let bytes = read_corpus("bitcoin.pdf");
+    let cut = &bytes[..bytes.len() / 3];
+    match parse::parse(MediaType::Pdf, cut, None) {
+        Err(e) => assert!(matches!(e.code, ErrorCode::PdfCorrupt | ErrorCode::PdfNoTextLayer), "{e}"),
+        Ok(p) => assert!(p.pages.len() <= 9),
+    }
+}
