@@ -12,3 +12,6 @@ mod api;
 
 #[path = "docent/e2e.rs"]
 mod e2e;
+
+#[path = "docent/browser.rs"]
+mod browser;

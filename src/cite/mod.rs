@@ -226,7 +226,12 @@ mod tests {
 
     #[test]
     fn answer_regex_accepts_cited_lines_and_rejects_uncited_ones() {
-        let re = regex::Regex::new(&format!("^(?:{})$", answer_regex(12, 3, None))).unwrap();
+        // The bounded repetitions make a large NFA for the regex crate; llguidance
+        // compiles it lazily by derivatives, so only this check needs the room.
+        let re = regex::RegexBuilder::new(&format!("^(?:{})$", answer_regex(12, 3, None)))
+            .size_limit(1 << 30)
+            .build()
+            .unwrap();
         assert!(re.is_match("Bitcoin is a peer-to-peer cash system. [S1][S3]\n"));
         assert!(re.is_match("One line here. [S2]\nAnother line here. [S12]\n"));
         assert!(!re.is_match("Bitcoin is a peer-to-peer cash system.\n"));

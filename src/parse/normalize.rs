@@ -57,7 +57,12 @@ pub fn normalize_page(raw: &str) -> String {
             if blank_run > 0 {
                 out.push_str("\n\n");
             } else if ends_with_broken_word(&out) && starts_lowercase(&line) {
-                out.pop(); // the hyphen: "docu-\nment" becomes "document"
+                // "docu-\nment" becomes "document"; but "proof-\nof-work" is a
+                // compound broken at its own hyphen and stays "proof-of-work".
+                let first_word = line.split(' ').next().unwrap_or_default();
+                if !first_word.contains('-') {
+                    out.pop();
+                }
             } else {
                 out.push('\n');
             }
@@ -91,6 +96,7 @@ mod tests {
     #[test]
     fn joins_words_hyphenated_at_line_end_but_keeps_real_hyphens() {
         assert_eq!(normalize_page("a docu-\nment here"), "a document here");
+        assert_eq!(normalize_page("a proof-\nof-work system"), "a proof-of-work system");
         assert_eq!(normalize_page("peer-to-peer\nNetwork"), "peer-to-peer\nNetwork");
         assert_eq!(normalize_page("state-\nOf"), "state-\nOf");
     }

@@ -19,19 +19,23 @@ pub fn extract_pages(bytes: &[u8], password: Option<&str>) -> AppResult<(Vec<Str
 }
 
 fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<(Vec<String>, Vec<String>)> {
-    let mut doc = lopdf::Document::load_mem(bytes).map_err(|e| classify_load_error(&e))?;
-    if doc.is_encrypted() {
+    let doc = lopdf::Document::load_mem(bytes).map_err(|e| classify_load_error(&e))?;
+    let doc = if doc.is_encrypted() || password.is_some() {
         // Many PDFs are encrypted with an empty user password (owner restrictions only).
-        let pw = password.unwrap_or("");
-        if doc.decrypt(pw).is_err() {
-            let message = if password.is_some() {
-                "the PDF is encrypted and the supplied password does not open it"
-            } else {
-                "the PDF is encrypted with a password; supply it to open the file"
-            };
-            return Err(AppError::new(ErrorCode::PdfEncrypted, message));
-        }
-    }
+        lopdf::Document::load_mem_with_options(bytes, lopdf::LoadOptions::with_password(password.unwrap_or(""))).map_err(|e| {
+            tracing::info!(error = %e, "PDF did not open with the password");
+            AppError::new(
+                ErrorCode::PdfEncrypted,
+                if password.is_some() {
+                    "the PDF is encrypted and the supplied password does not open it"
+                } else {
+                    "the PDF is encrypted with a password; supply it to open the file"
+                },
+            )
+        })?
+    } else {
+        doc
+    };
     let page_numbers: Vec<u32> = doc.get_pages().keys().copied().collect();
     if page_numbers.is_empty() {
         return Err(AppError::new(ErrorCode::PdfCorrupt, "the PDF has no pages"));
