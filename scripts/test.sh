@@ -6,4 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOCENT_MODELS_DIR="${DOCENT_MODELS_DIR:-$PWD/models}"
 scripts/fetch-models.sh "$DOCENT_MODELS_DIR"
+
+# The page tests drive Debian's Chromium through chromedriver.
+if ! command -v chromedriver >/dev/null || [ ! -x /usr/bin/chromium ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 cargo test --release --locked "$@"
