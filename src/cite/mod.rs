@@ -15,52 +15,36 @@ pub fn marker(id: u32) -> String {
     format!("[S{id}]")
 }
 
-/// A regular expression matching exactly the decimal numbers `1..=n`.
-/// Given to the constrained decoder, it makes citing a non-existent segment
-/// impossible rather than merely unlikely.
-pub fn id_range_regex(n: u32) -> String {
-    let digits = n.max(1).to_string();
-    let len = digits.len();
-    let mut alternatives = Vec::new();
-    for d in 1..len {
-        alternatives.push(if d == 1 { "[1-9]".to_owned() } else { format!("[1-9][0-9]{{{}}}", d - 1) });
-    }
-    alternatives.extend(up_to(&digits, true));
-    alternatives.join("|")
-}
-
-/// Numbers with exactly `bound.len()` digits that are <= bound (no leading zero when `first`).
-fn up_to(bound: &str, first: bool) -> Vec<String> {
-    let mut chars = bound.chars();
-    let Some(head) = chars.next().and_then(|c| c.to_digit(10)) else { return vec![String::new()] };
-    let rest: String = chars.collect();
-    let low = u32::from(first);
-    let mut out = Vec::new();
-    if head > low {
-        let class = if head - 1 == low { low.to_string() } else { format!("[{}-{}]", low, head - 1) };
-        let tail = if rest.is_empty() { String::new() } else { format!("[0-9]{{{}}}", rest.len()) };
-        out.push(format!("{class}{tail}"));
-    }
-    if head >= low {
-        out.extend(up_to(&rest, false).into_iter().map(|t| format!("{head}{t}")));
-    }
-    out
+/// Labels the model sees for segments 1..=n: distinct numbers of one width,
+/// in scrambled order (an affine permutation modulo a power of ten). Counted
+/// labels (1, 2, 3…) invite a small model to cite by counting; scrambled ones
+/// can only be cited by copying the label printed beside the text.
+pub fn labels(n: usize) -> Vec<u32> {
+    let width = (n.max(1) * 10).to_string().len().max(3);
+    let modulus = 10u64.pow(u32::try_from(width).unwrap_or(3));
+    // 7919 is prime and not 2 or 5, so it is a unit modulo any power of ten.
+    (0..n as u64)
+        .map(|i| u32::try_from((i * 7919 + 4111) % modulus).unwrap_or(u32::MAX))
+        .collect()
 }
 
 /// The shape an answer must take: one claim per line, words joined by single
-/// spaces (no runs of padding, no brackets), closed by one to three markers of
-/// existing segments. The document shows each segment's marker right after
-/// its text, so a model that restates a segment continues with the marker it
-/// saw there (small models copy such patterns far better than they map
-/// numbers to content). `refusal` is the one line allowed without a citation
-/// (a question the document does not answer).
-pub fn answer_regex(segment_count: u32, max_sentences: usize, refusal: Option<&str>) -> String {
-    let id = format!("\\[S(?:{})\\]", id_range_regex(segment_count));
+/// spaces (no runs of padding, no brackets), closed by the marker of an
+/// existing segment: the marker's label must be one of `labels`, so the model
+/// cannot cite a segment that does not exist. The document shows each
+/// segment's marker right after its text, so a model that restates a segment
+/// continues with the marker it saw there (small models copy such patterns far
+/// better than they map numbers to content). `refusal` is the one line
+/// allowed without a citation (a question the document does not answer).
+pub fn answer_regex(labels: &[u32], max_sentences: usize, refusal: Option<&str>) -> String {
+    let alternatives: Vec<String> = labels.iter().map(u32::to_string).collect();
+    let id = format!("\\[S(?:{})\\]", alternatives.join("|"));
     // A claim is one sentence: no word but the last may end in . ! or ?, and
     // the last must, so the marker follows the sentence it belongs to.
     let inner = "[^\\s\\[\\]]{0,39}[^\\s\\[\\].!?]";
     let last = "[^\\s\\[\\]]{0,39}[.!?]";
-    let line = format!("(?:{inner} ){{2,60}}{last} {id}(?:{id}){{0,2}}\\n");
+    // One citation per claim: given room for more, small models fill it with padding.
+    let line = format!("(?:{inner} ){{2,60}}{last} {id}\\n");
     let lines = format!("(?:{line}){{1,{max_sentences}}}");
     match refusal {
         Some(r) => format!("(?:{lines}|{}\\n)", regex_escape(r)),
@@ -112,6 +96,20 @@ pub fn parse_answer(output: &str) -> Vec<(String, Vec<u32>)> {
     sentences
 }
 
+/// Replace the labels the model cited by the ids of their segments. A label
+/// no segment has (impossible under the constraint) becomes id 0, which
+/// `resolve` reports as an unknown segment.
+pub fn labels_to_segments(parsed: Vec<(String, Vec<u32>)>, labels: &[u32], segments: &[Segment]) -> Vec<(String, Vec<u32>)> {
+    let segment_of: HashMap<u32, u32> = labels.iter().copied().zip(segments.iter().map(|s| s.id)).collect();
+    parsed
+        .into_iter()
+        .map(|(claim, cited)| {
+            let ids = cited.iter().map(|l| segment_of.get(l).copied().unwrap_or(0)).collect();
+            (claim, ids)
+        })
+        .collect()
+}
+
 /// Resolve each cited segment id to its span and verify it against the text.
 /// Returns the answer (sentences reference citation ids) and the citations.
 pub fn resolve(text: &str, segments: &[Segment], parsed: &[(String, Vec<u32>)]) -> (Answer, Vec<Citation>) {
@@ -148,7 +146,7 @@ pub fn resolve(text: &str, segments: &[Segment], parsed: &[(String, Vec<u32>)]) 
                     quote: String::new(),
                     valid: false,
                     support: 0.0,
-                    reason: Some(format!("unknown_segment: the document has no segment S{seg_id}")),
+                    reason: Some("unknown_segment: the answer cites a segment the document does not have".to_owned()),
                 },
             };
             cited.push(citation.id);
@@ -187,10 +185,10 @@ pub fn verify(text: &str, claim: &str, c: &mut Citation) {
 }
 
 /// The document as the model sees it: each segment on its own line, followed by its marker.
-pub fn numbered_text(text: &str, segments: &[Segment]) -> String {
+pub fn numbered_text(text: &str, segments: &[Segment], labels: &[u32]) -> String {
     let mut out = String::with_capacity(text.len() + segments.len() * 8);
     let mut page = 0;
-    for s in segments {
+    for (s, label) in segments.iter().zip(labels) {
         if s.page != page {
             page = s.page;
             out.push_str(&format!("--- page {page} ---\n"));
@@ -198,7 +196,7 @@ pub fn numbered_text(text: &str, segments: &[Segment]) -> String {
         let body = s.span.slice(text).unwrap_or_default();
         out.extend(body.chars().map(|c| if c == '\n' { ' ' } else { c }));
         out.push(' ');
-        out.push_str(&marker(s.id));
+        out.push_str(&marker(*label));
         out.push('\n');
     }
     out
@@ -210,30 +208,28 @@ mod tests {
     use crate::domain::PageSpan;
 
     #[test]
-    fn id_regex_accepts_exactly_one_to_n() {
-        let re = regex::Regex::new(&format!("^(?:{})$", id_range_regex(253))).unwrap();
-        for i in 0..2000u32 {
-            assert_eq!(re.is_match(&i.to_string()), (1..=253).contains(&i), "{i}");
+    fn labels_are_distinct_and_not_in_counting_order() {
+        for n in [1usize, 9, 23, 250, 4096] {
+            let l = labels(n);
+            let unique: std::collections::HashSet<_> = l.iter().collect();
+            assert_eq!(unique.len(), n);
         }
-        assert!(!re.is_match("07"));
-        for n in [1u32, 9, 10, 99, 100, 1000, 4096] {
-            let re = regex::Regex::new(&format!("^(?:{})$", id_range_regex(n))).unwrap();
-            for i in 0..=n + 20 {
-                assert_eq!(re.is_match(&i.to_string()), (1..=n).contains(&i), "n={n} i={i}");
-            }
-        }
+        let l = labels(5);
+        assert!(l.windows(2).any(|w| w[1] != w[0] + 1));
     }
 
     #[test]
     fn answer_regex_accepts_cited_lines_and_rejects_uncited_ones() {
         // The bounded repetitions make a large NFA for the regex crate; llguidance
         // compiles it lazily by derivatives, so only this check needs the room.
-        let re = regex::RegexBuilder::new(&format!("^(?:{})$", answer_regex(12, 3, None)))
+        let re = regex::RegexBuilder::new(&format!("^(?:{})$", answer_regex(&[1, 2, 3, 12], 3, None)))
             .size_limit(1 << 30)
             .build()
             .unwrap();
-        assert!(re.is_match("Bitcoin is a peer-to-peer cash system. [S1][S3]\n"));
+        assert!(re.is_match("Bitcoin is a peer-to-peer cash system. [S3]\n"));
         assert!(re.is_match("One line here. [S2]\nAnother line here. [S12]\n"));
+        assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S4]\n"), "4 labels no segment");
+        assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S1][S3]\n"), "one citation a claim");
         assert!(!re.is_match("Bitcoin is a peer-to-peer cash system.\n"));
         assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S13]\n"));
         assert!(!re.is_match("Padded      with spaces. [S1]\n"));

@@ -35,7 +35,7 @@ impl FullContext {
         Self { engine, max_answer_tokens }
     }
 
-    fn request(&self, numbered: &str, segment_count: u32, task: &TaskSpec) -> GenRequest {
+    fn request(&self, numbered: &str, labels: &[u32], task: &TaskSpec) -> GenRequest {
         let (instruction, sentences, refusal) = match (task.task, task.question.as_deref()) {
             (Task::Question, Some(q)) => (
                 format!(
@@ -57,7 +57,7 @@ impl FullContext {
         GenRequest {
             system: SYSTEM.to_owned(),
             user: format!("<document>\n{numbered}</document>\n\n{instruction}"),
-            regex: Some(cite::answer_regex(segment_count, sentences, refusal)),
+            regex: Some(cite::answer_regex(labels, sentences, refusal)),
             max_tokens: self.max_answer_tokens,
         }
     }
@@ -72,8 +72,8 @@ impl Pipeline for FullContext {
     async fn run(&self, doc: DocInput<'_>, task: &TaskSpec) -> AppResult<PipelineOutput> {
         let started = Instant::now();
         let segments = cite::segment(doc.text, doc.pages);
-        let count = u32::try_from(segments.len()).unwrap_or(u32::MAX);
-        let request = self.request(&cite::numbered_text(doc.text, &segments), count, task);
+        let labels = cite::labels(segments.len());
+        let request = self.request(&cite::numbered_text(doc.text, &segments, &labels), &labels, task);
 
         let prompt_tokens = self
             .engine
@@ -98,7 +98,7 @@ impl Pipeline for FullContext {
             .generate(request)
             .await
             .map_err(|e| AppError::new(ErrorCode::EngineFailed, "the model failed to answer").with_cause(e))?;
-        let parsed = cite::parse_answer(&out.text);
+        let parsed = cite::labels_to_segments(cite::parse_answer(&out.text), &labels, &segments);
         if parsed.is_empty() {
             return Err(AppError::new(ErrorCode::EngineFailed, "the model returned an empty answer"));
         }

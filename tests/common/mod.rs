@@ -112,13 +112,15 @@ impl Engine for ScriptedEngine {
 
     async fn generate(&self, req: GenRequest) -> anyhow::Result<GenOutput> {
         let mut text = String::new();
-        // Document lines end with their marker: "sentence text [S7]".
-        for line in req.user.lines().filter(|l| l.ends_with(']') && l.contains(" [S")).take(2) {
+        // Document lines end with their marker: "sentence text [S4111]".
+        let lines: Vec<&str> = req.user.lines().filter(|l| l.ends_with(']') && l.contains(" [S")).collect();
+        for line in lines.iter().take(2) {
             text.push_str(line);
             text.push('\n');
         }
         // One claim citing an unrelated segment: verification must flag it.
-        text.push_str("Quantum chromodynamics governs hadron spectra. [S1]\n");
+        let first_marker = lines.first().and_then(|l| l.rsplit_once(' ')).map_or("[S0]", |(_, m)| m);
+        text.push_str(&format!("Quantum chromodynamics governs hadron spectra. {first_marker}\n"));
         Ok(GenOutput { prompt_tokens: 10, completion_tokens: 5, text, ..GenOutput::default() })
     }
 }

@@ -55,6 +55,7 @@ async fn real_model_summarizes_a_real_pdf_with_verified_citations_that_survive_a
     }
     let valid = cites.iter().filter(|c| c["valid"] == true).count();
     eprintln!("{valid} of {} citations verified", cites.len());
+    assert!(valid >= 1, "no citation of the real model verified: {a}");
     assert!(a["usage"]["prompt_tokens"].as_u64().unwrap() > doc["tokens"].as_u64().unwrap());
     assert!(a["timings"]["prefill_ms"].as_u64().unwrap() > 0);
 
