@@ -85,6 +85,27 @@ pub async fn upload(server: &TestServer, name: &str, bytes: Vec<u8>) -> reqwest:
     client().post(server.url("/api/v1/documents")).multipart(form).send().await.expect("upload request")
 }
 
+/// `POST /api/v1/documents/{id}/analyses` with a JSON body.
+pub async fn analyze(server: &TestServer, id: &str, body: serde_json::Value) -> reqwest::Response {
+    client()
+        .post(server.url(&format!("/api/v1/documents/{id}/analyses")))
+        .json(&body)
+        .send()
+        .await
+        .expect("analysis request")
+}
+
+/// `GET path` as JSON.
+pub async fn get_json(server: &TestServer, path: &str) -> serde_json::Value {
+    client().get(server.url(path)).send().await.expect("GET").json().await.expect("JSON body")
+}
+
+/// The normalised text of a document, as the API serves it.
+pub async fn text_of(server: &TestServer, id: &str) -> String {
+    let resp = client().get(server.url(&format!("/api/v1/documents/{id}/text"))).send().await.expect("GET text");
+    resp.text().await.expect("text body")
+}
+
 /// A scripted engine for fast tests of everything around the model: it
 /// "summarizes" by restating the first segments it was shown and citing them,
 /// and counts tokens as whitespace-separated words.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::common::{client, read_corpus, settings, upload, ScriptedEngine, TestServer};
+use crate::common::{analyze, client, get_json, read_corpus, settings, text_of, upload, ScriptedEngine, TestServer};
 
 async fn server(dir: &std::path::Path, context_limit: usize) -> TestServer {
     TestServer::start(&settings(dir), Arc::new(ScriptedEngine { context_limit })).await
@@ -30,9 +30,9 @@ async fn uploads_lists_serves_text_and_deletes_a_pdf() {
     assert_eq!(doc["sha256"].as_str().unwrap().len(), 64);
 
     let id = doc["id"].as_str().unwrap();
-    let list = json_of(client().get(s.url("/api/v1/documents")).send().await.unwrap()).await;
+    let list = get_json(&s, "/api/v1/documents").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
-    let text = client().get(s.url(&format!("/api/v1/documents/{id}/text"))).send().await.unwrap().text().await.unwrap();
+    let text = text_of(&s, &id).await;
     assert!(text.contains("A purely peer-to-peer version of electronic cash"));
     assert_eq!(text.chars().count() as u64, doc["chars"].as_u64().unwrap());
 
@@ -62,7 +62,7 @@ async fn bad_uploads_get_stable_error_codes() {
     }
     let none = client().post(s.url("/api/v1/documents")).multipart(reqwest::multipart::Form::new().text("x", "y")).send().await.unwrap();
     assert_eq!(none.status(), 400);
-    let list = json_of(client().get(s.url("/api/v1/documents")).send().await.unwrap()).await;
+    let list = get_json(&s, "/api/v1/documents").await;
     assert_eq!(list.as_array().unwrap().len(), 0, "a rejected upload was stored");
     s.stop().await;
 }
@@ -84,13 +84,8 @@ async fn analysis_resolves_and_verifies_citations_and_flags_unsupported_ones() {
     let s = server(dir.path(), 100_000).await;
     let doc = json_of(upload(&s, "bitcoin.pdf", read_corpus("bitcoin.pdf")).await).await;
     let id = doc["id"].as_str().unwrap();
-    let text = client().get(s.url(&format!("/api/v1/documents/{id}/text"))).send().await.unwrap().text().await.unwrap();
-    let resp = client()
-        .post(s.url(&format!("/api/v1/documents/{id}/analyses")))
-        .json(&json!({"pipeline": "full", "task": "summary"}))
-        .send()
-        .await
-        .unwrap();
+    let text = text_of(&s, &id).await;
+    let resp = analyze(&s, &id, json!({"pipeline": "full", "task": "summary"})).await;
     assert_eq!(resp.status(), 200);
     let a = json_of(resp).await;
     let cites = a["citations"].as_array().unwrap();
@@ -106,7 +101,7 @@ async fn analysis_resolves_and_verifies_citations_and_flags_unsupported_ones() {
     let sentence_cites: Vec<Value> = a["answer"]["sentences"].as_array().unwrap().iter().map(|s| s["citations"].clone()).collect();
     assert_eq!(sentence_cites, vec![json!([1]), json!([2]), json!([3])]);
 
-    let again = json_of(client().get(s.url(&format!("/api/v1/analyses/{}", a["id"].as_str().unwrap()))).send().await.unwrap()).await;
+    let again = get_json(&s, &format!("/api/v1/analyses/{}", a["id"].as_str().unwrap())).await;
     assert_eq!(again, a);
     s.stop().await;
 }
@@ -116,12 +111,7 @@ async fn a_document_longer_than_the_context_is_refused_not_truncated() {
     let dir = tempfile::tempdir().unwrap();
     let s = server(dir.path(), 500).await;
     let doc = json_of(upload(&s, "bitcoin.pdf", read_corpus("bitcoin.pdf")).await).await;
-    let resp = client()
-        .post(s.url(&format!("/api/v1/documents/{}/analyses", doc["id"].as_str().unwrap())))
-        .json(&json!({"task": "summary"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = analyze(&s, doc["id"].as_str().unwrap(), json!({"task": "summary"})).await;
     assert_eq!(resp.status(), 422);
     let err = json_of(resp).await;
     assert_eq!(err["error"]["code"], "document_too_long");
@@ -152,15 +142,15 @@ async fn documents_and_analyses_survive_a_restart() {
     let doc = json_of(upload(&s, "bitcoin.pdf", read_corpus("bitcoin.pdf")).await).await;
     let id = doc["id"].as_str().unwrap().to_owned();
     let a = json_of(
-        client().post(s.url(&format!("/api/v1/documents/{id}/analyses"))).json(&json!({"task": "summary"})).send().await.unwrap(),
+        analyze(&s, &id, json!({"task": "summary"})).await,
     )
     .await;
     s.stop().await;
 
     let s = server(dir.path(), 100_000).await;
-    let doc2 = json_of(client().get(s.url(&format!("/api/v1/documents/{id}"))).send().await.unwrap()).await;
+    let doc2 = get_json(&s, &format!("/api/v1/documents/{id}")).await;
     assert_eq!(doc2, doc);
-    let a2 = json_of(client().get(s.url(&format!("/api/v1/analyses/{}", a["id"].as_str().unwrap()))).send().await.unwrap()).await;
+    let a2 = get_json(&s, &format!("/api/v1/analyses/{}", a["id"].as_str().unwrap())).await;
     assert_eq!(a2, a);
     let original = std::fs::read(dir.path().join("docs").join(&id).join("original.pdf")).unwrap();
     assert_eq!(original, read_corpus("bitcoin.pdf"), "the original upload is kept byte for byte");

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{client, default_model, read_corpus, settings, upload, TestServer};
+use crate::common::{analyze, client, default_model, get_json, read_corpus, settings, text_of, upload, TestServer};
 
 const DOC: &str = "bitcoin_intro.txt";
 
@@ -23,15 +23,10 @@ async fn real_model_summarizes_a_real_pdf_with_verified_citations_that_survive_a
     assert_eq!(resp.status(), 201);
     let doc: Value = resp.json().await.unwrap();
     let id = doc["id"].as_str().unwrap().to_owned();
-    let text = client().get(s.url(&format!("/api/v1/documents/{id}/text"))).send().await.unwrap().text().await.unwrap();
+    let text = text_of(&s, &id).await;
 
     let started = std::time::Instant::now();
-    let resp = client()
-        .post(s.url(&format!("/api/v1/documents/{id}/analyses")))
-        .json(&json!({"pipeline": "full", "task": "summary"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = analyze(&s, &id, json!({"pipeline": "full", "task": "summary"})).await;
     let status = resp.status();
     let a: Value = resp.json().await.unwrap();
     assert_eq!(status, 200, "{a}");
@@ -67,9 +62,9 @@ async fn real_model_summarizes_a_real_pdf_with_verified_citations_that_survive_a
     s.stop().await;
 
     let s = TestServer::start(&settings, engine).await;
-    let again: Value = client().get(s.url(&format!("/api/v1/analyses/{}", a["id"].as_str().unwrap()))).send().await.unwrap().json().await.unwrap();
+    let again: Value = get_json(&s, &format!("/api/v1/analyses/{}", a["id"].as_str().unwrap())).await;
     assert_eq!(again, a);
-    let doc_again: Value = client().get(s.url(&format!("/api/v1/documents/{id}"))).send().await.unwrap().json().await.unwrap();
+    let doc_again: Value = get_json(&s, &format!("/api/v1/documents/{id}")).await;
     assert_eq!(doc_again, doc);
     s.stop().await;
 }
