@@ -33,7 +33,12 @@ pub struct DocText {
 
 impl Docent {
     pub fn new(store: Store, engine: Arc<dyn Engine>, full: Arc<dyn Pipeline>, max_admitted: usize) -> Self {
-        Self { store: Arc::new(store), engine, full, admitted: Arc::new(Semaphore::new(max_admitted.max(1))) }
+        Self {
+            store: Arc::new(store),
+            engine,
+            full,
+            admitted: Arc::new(Semaphore::new(max_admitted.max(1))),
+        }
     }
 
     pub fn model_name(&self) -> &str {
@@ -61,7 +66,12 @@ impl Docent {
         let job = tokio::task::spawn_blocking(move || parse::parse(media, &input, password.as_deref()));
         let parsed = tokio::time::timeout(PARSE_TIMEOUT, job)
             .await
-            .map_err(|_| AppError::new(ErrorCode::PdfCorrupt, "parsing took too long; the file may be malformed"))?
+            .map_err(|_| {
+                AppError::new(
+                    ErrorCode::PdfCorrupt,
+                    "parsing took too long; the file may be malformed",
+                )
+            })?
             .map_err(AppError::internal)??;
         let tokens = self.engine.count_tokens(&parsed.text).await.map_err(|e| {
             AppError::new(ErrorCode::EngineFailed, "the model's tokenizer failed on this text").with_cause(e)
@@ -107,7 +117,13 @@ impl Docent {
     pub async fn text(&self, id: &str) -> AppResult<DocText> {
         self.document(id).await?;
         let id = id.to_owned();
-        self.blocking(move |s| Ok(DocText { text: s.get_text(&id)?, pages: s.get_pages(&id)? })).await
+        self.blocking(move |s| {
+            Ok(DocText {
+                text: s.get_text(&id)?,
+                pages: s.get_pages(&id)?,
+            })
+        })
+        .await
     }
 
     pub async fn delete_document(&self, id: &str) -> AppResult<()> {
@@ -123,13 +139,24 @@ impl Docent {
     pub async fn analyze(&self, document_id: &str, kind: PipelineKind, spec: TaskSpec) -> AppResult<Analysis> {
         let spec = validate_task(spec)?;
         let _permit = Arc::clone(&self.admitted).try_acquire_owned().map_err(|_| {
-            AppError::new(ErrorCode::EngineBusy, "the model is busy with other analyses; retry shortly")
+            AppError::new(
+                ErrorCode::EngineBusy,
+                "the model is busy with other analyses; retry shortly",
+            )
         })?;
         let doc = self.text(document_id).await?;
         let pipeline = match kind {
             PipelineKind::Full => &self.full,
         };
-        let out = pipeline.run(DocInput { text: &doc.text, pages: &doc.pages }, &spec).await?;
+        let out = pipeline
+            .run(
+                DocInput {
+                    text: &doc.text,
+                    pages: &doc.pages,
+                },
+                &spec,
+            )
+            .await?;
         let analysis = Analysis {
             id: uuid::Uuid::new_v4().to_string(),
             document_id: document_id.to_owned(),
@@ -164,12 +191,22 @@ impl Docent {
 fn validate_task(spec: TaskSpec) -> AppResult<TaskSpec> {
     let question = spec.question.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
     match (spec.task, &question) {
-        (Task::Question, None) => Err(AppError::new(ErrorCode::InvalidRequest, "task \"question\" needs a non-empty \"question\"")),
-        (Task::Question, Some(q)) if q.chars().count() > 2000 => {
-            Err(AppError::new(ErrorCode::InvalidRequest, "the question is longer than 2000 characters"))
-        }
-        (Task::Summary, _) => Ok(TaskSpec { task: Task::Summary, question: None }),
-        (Task::Question, _) => Ok(TaskSpec { task: Task::Question, question }),
+        (Task::Question, None) => Err(AppError::new(
+            ErrorCode::InvalidRequest,
+            "task \"question\" needs a non-empty \"question\"",
+        )),
+        (Task::Question, Some(q)) if q.chars().count() > 2000 => Err(AppError::new(
+            ErrorCode::InvalidRequest,
+            "the question is longer than 2000 characters",
+        )),
+        (Task::Summary, _) => Ok(TaskSpec {
+            task: Task::Summary,
+            question: None,
+        }),
+        (Task::Question, _) => Ok(TaskSpec {
+            task: Task::Question,
+            question,
+        }),
     }
 }
 
@@ -178,7 +215,11 @@ fn validate_task(spec: TaskSpec) -> AppResult<TaskSpec> {
 fn display_name(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let clean: String = last.chars().filter(|c| !c.is_control()).take(200).collect();
-    if clean.trim().is_empty() { "upload".to_owned() } else { clean.trim().to_owned() }
+    if clean.trim().is_empty() {
+        "upload".to_owned()
+    } else {
+        clean.trim().to_owned()
+    }
 }
 
 fn now() -> String {
@@ -198,7 +239,11 @@ mod tests {
 
     #[test]
     fn question_task_requires_a_question() {
-        let err = validate_task(TaskSpec { task: Task::Question, question: Some("  ".into()) }).unwrap_err();
+        let err = validate_task(TaskSpec {
+            task: Task::Question,
+            question: Some("  ".into()),
+        })
+        .unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidRequest);
     }
 }

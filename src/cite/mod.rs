@@ -8,7 +8,7 @@ pub use segment::segment;
 
 use std::collections::HashMap;
 
-use crate::domain::{AnswerSentence, Answer, Citation, Segment};
+use crate::domain::{Answer, AnswerSentence, Citation, Segment};
 
 /// How the model marks a citation: `[S12]` after the sentence it supports.
 pub fn marker(id: u32) -> String {
@@ -74,7 +74,10 @@ pub fn parse_answer(output: &str) -> Vec<(String, Vec<u32>)> {
             claim.push_str(rest.get(..open).unwrap_or_default());
             let after = rest.get(open + 2..).unwrap_or_default();
             let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-            match (digits.parse::<u32>(), after.get(digits.len()..).and_then(|s| s.strip_prefix(']'))) {
+            match (
+                digits.parse::<u32>(),
+                after.get(digits.len()..).and_then(|s| s.strip_prefix(']')),
+            ) {
                 (Ok(id), Some(tail)) => {
                     if !ids.contains(&id) {
                         ids.push(id);
@@ -99,7 +102,11 @@ pub fn parse_answer(output: &str) -> Vec<(String, Vec<u32>)> {
 /// Replace the labels the model cited by the ids of their segments. A label
 /// no segment has (impossible under the constraint) becomes id 0, which
 /// `resolve` reports as an unknown segment.
-pub fn labels_to_segments(parsed: Vec<(String, Vec<u32>)>, labels: &[u32], segments: &[Segment]) -> Vec<(String, Vec<u32>)> {
+pub fn labels_to_segments(
+    parsed: Vec<(String, Vec<u32>)>,
+    labels: &[u32],
+    segments: &[Segment],
+) -> Vec<(String, Vec<u32>)> {
     let segment_of: HashMap<u32, u32> = labels.iter().copied().zip(segments.iter().map(|s| s.id)).collect();
     parsed
         .into_iter()
@@ -152,10 +159,19 @@ pub fn resolve(text: &str, segments: &[Segment], parsed: &[(String, Vec<u32>)]) 
             cited.push(citation.id);
             citations.push(citation);
         }
-        sentences.push(AnswerSentence { text: claim.clone(), citations: cited });
+        sentences.push(AnswerSentence {
+            text: claim.clone(),
+            citations: cited,
+        });
     }
     let text_out = sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
-    (Answer { text: text_out, sentences }, citations)
+    (
+        Answer {
+            text: text_out,
+            sentences,
+        },
+        citations,
+    )
 }
 
 /// Check a citation against the source: the span lies on char boundaries of
@@ -165,7 +181,10 @@ pub fn verify(text: &str, claim: &str, c: &mut Citation) {
     c.valid = false;
     c.reason = None;
     let Some(actual) = text.get(c.start..c.end) else {
-        c.reason = Some(format!("out_of_bounds: {}..{} is not a span of the text", c.start, c.end));
+        c.reason = Some(format!(
+            "out_of_bounds: {}..{} is not a span of the text",
+            c.start, c.end
+        ));
         return;
     };
     if actual != c.quote || actual.is_empty() {
@@ -228,12 +247,21 @@ mod tests {
             .unwrap();
         assert!(re.is_match("Bitcoin is a peer-to-peer cash system. [S3]\n"));
         assert!(re.is_match("One line here. [S2]\nAnother line here. [S12]\n"));
-        assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S4]\n"), "4 labels no segment");
-        assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S1][S3]\n"), "one citation a claim");
+        assert!(
+            !re.is_match("Bitcoin is a peer-to-peer cash system. [S4]\n"),
+            "4 labels no segment"
+        );
+        assert!(
+            !re.is_match("Bitcoin is a peer-to-peer cash system. [S1][S3]\n"),
+            "one citation a claim"
+        );
         assert!(!re.is_match("Bitcoin is a peer-to-peer cash system.\n"));
         assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S13]\n"));
         assert!(!re.is_match("Padded      with spaces. [S1]\n"));
-        assert!(!re.is_match("Two sentences here. Then more. [S1]\n"), "one claim per line");
+        assert!(
+            !re.is_match("Two sentences here. Then more. [S1]\n"),
+            "one claim per line"
+        );
         assert!(!re.is_match("No final stop here [S1]\n"));
     }
 
@@ -247,13 +275,17 @@ mod tests {
     #[test]
     fn resolves_citations_and_flags_unsupported_and_unknown_ones() {
         let text = "Bitcoin uses proof-of-work to order transactions. The sky is blue today.";
-        let pages = [PageSpan { number: 1, start: 0, end: text.len() }];
+        let pages = [PageSpan {
+            number: 1,
+            start: 0,
+            end: text.len(),
+        }];
         let segs = segment(text, &pages);
         let parsed = vec![("Proof-of-work orders the transactions.".to_owned(), vec![1, 2, 7])];
         let (answer, cites) = resolve(text, &segs, &parsed);
         assert_eq!(answer.sentences[0].citations, vec![1, 2, 3]);
         assert!(cites[0].valid);
-        assert_eq!(&text[cites[0].start..cites[0].end], cites[0].quote);
+        assert_eq!(text.get(cites[0].start..cites[0].end), Some(cites[0].quote.as_str()));
         assert!(!cites[1].valid && cites[1].reason.as_deref().unwrap().starts_with("unsupported"));
         assert!(!cites[2].valid && cites[2].reason.as_deref().unwrap().starts_with("unknown_segment"));
     }
@@ -262,8 +294,15 @@ mod tests {
     fn verify_catches_a_quote_that_drifted_from_the_text() {
         let text = "Alpha beta gamma delta.";
         let mut c = Citation {
-            id: 1, segment: 1, start: 0, end: 10, page: 1, quote: "Alpha betX".into(),
-            valid: true, support: 1.0, reason: None,
+            id: 1,
+            segment: 1,
+            start: 0,
+            end: 10,
+            page: 1,
+            quote: "Alpha betX".into(),
+            valid: true,
+            support: 1.0,
+            reason: None,
         };
         verify(text, "alpha beta", &mut c);
         assert!(!c.valid);

@@ -18,9 +18,14 @@ pub fn segment(text: &str, pages: &[PageSpan]) -> Vec<Segment> {
     let mut spans: Vec<Span> = Vec::new();
     let mut pending: Option<Span> = None;
     for (start, piece) in flat.split_sentence_bound_indices() {
-        let Some(span) = trimmed(text, start, start + piece.len()) else { continue };
+        let Some(span) = trimmed(text, start, start + piece.len()) else {
+            continue;
+        };
         let span = match pending.take() {
-            Some(p) => Span { start: p.start, end: span.end },
+            Some(p) => Span {
+                start: p.start,
+                end: span.end,
+            },
             None => span,
         };
         if span.len() < MIN_SEGMENT_BYTES && !crosses_paragraph(text, span) {
@@ -31,7 +36,17 @@ pub fn segment(text: &str, pages: &[PageSpan]) -> Vec<Segment> {
     }
     if let Some(p) = pending {
         match spans.last_mut() {
-            Some(last) if !crosses_paragraph(text, Span { start: last.start, end: p.end }) => last.end = p.end,
+            Some(last)
+                if !crosses_paragraph(
+                    text,
+                    Span {
+                        start: last.start,
+                        end: p.end,
+                    },
+                ) =>
+            {
+                last.end = p.end
+            }
             _ => spans.push(p),
         }
     }
@@ -66,7 +81,10 @@ fn trimmed(text: &str, start: usize, end: usize) -> Option<Span> {
     let piece = text.get(start..end)?;
     let lead = piece.len() - piece.trim_start().len();
     let body = piece.trim();
-    (!body.is_empty()).then(|| Span { start: start + lead, end: start + lead + body.len() })
+    (!body.is_empty()).then(|| Span {
+        start: start + lead,
+        end: start + lead + body.len(),
+    })
 }
 
 fn crosses_paragraph(text: &str, span: Span) -> bool {
@@ -78,7 +96,9 @@ fn split_long(text: &str, span: Span) -> Vec<Span> {
     let mut out = Vec::new();
     let mut rest = span;
     while rest.len() > MAX_SEGMENT_BYTES {
-        let Some(window) = text.get(rest.start..floor_boundary(text, rest.start + MAX_SEGMENT_BYTES)) else { break };
+        let Some(window) = text.get(rest.start..floor_boundary(text, rest.start + MAX_SEGMENT_BYTES)) else {
+            break;
+        };
         let cut = window
             .rfind('\n')
             .or_else(|| window.rfind(' '))
@@ -114,7 +134,11 @@ mod tests {
     #[test]
     fn sentences_continue_across_wrapped_lines_but_not_blank_lines() {
         let text = "The system is\nsecure as long as honest nodes dominate. A second sentence here.\n\nNew paragraph starts now.";
-        let pages = [PageSpan { number: 1, start: 0, end: text.len() }];
+        let pages = [PageSpan {
+            number: 1,
+            start: 0,
+            end: text.len(),
+        }];
         let segs = segment(text, &pages);
         assert_eq!(
             texts(text, &segs),
@@ -130,7 +154,14 @@ mod tests {
     #[test]
     fn short_fragments_join_the_next_sentence() {
         let text = "1. Introduction to the topic of this paper.";
-        let segs = segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
+        let segs = segment(
+            text,
+            &[PageSpan {
+                number: 1,
+                start: 0,
+                end: text.len(),
+            }],
+        );
         assert_eq!(texts(text, &segs), vec![text]);
     }
 
@@ -139,8 +170,16 @@ mod tests {
         let text = format!("{}\n\n{}", "é".repeat(10), "数据 ".repeat(400));
         let p2 = text.find('数').unwrap();
         let pages = [
-            PageSpan { number: 1, start: 0, end: 20 },
-            PageSpan { number: 2, start: p2, end: text.len() },
+            PageSpan {
+                number: 1,
+                start: 0,
+                end: 20,
+            },
+            PageSpan {
+                number: 2,
+                start: p2,
+                end: text.len(),
+            },
         ];
         let segs = segment(&text, &pages);
         assert!(segs.len() > 2);

@@ -9,13 +9,88 @@ use std::collections::HashSet;
 pub const MIN_SUPPORT: f32 = 0.25;
 
 const STOPWORDS: &[&str] = &[
-    "the", "and", "for", "that", "this", "with", "are", "was", "were", "been", "being", "have", "has",
-    "had", "not", "but", "its", "their", "they", "them", "which", "who", "whom", "from", "into", "onto",
-    "than", "then", "there", "these", "those", "such", "can", "could", "may", "might", "will", "would",
-    "shall", "should", "also", "any", "all", "each", "other", "more", "most", "some", "only", "about",
-    "over", "under", "between", "through", "what", "when", "where", "how", "why", "our", "your", "his",
-    "her", "she", "him", "you", "one", "two", "use", "used", "using", "document", "paper", "text",
-    "describes", "discusses", "explains", "states", "says", "section", "author", "authors",
+    "the",
+    "and",
+    "for",
+    "that",
+    "this",
+    "with",
+    "are",
+    "was",
+    "were",
+    "been",
+    "being",
+    "have",
+    "has",
+    "had",
+    "not",
+    "but",
+    "its",
+    "their",
+    "they",
+    "them",
+    "which",
+    "who",
+    "whom",
+    "from",
+    "into",
+    "onto",
+    "than",
+    "then",
+    "there",
+    "these",
+    "those",
+    "such",
+    "can",
+    "could",
+    "may",
+    "might",
+    "will",
+    "would",
+    "shall",
+    "should",
+    "also",
+    "any",
+    "all",
+    "each",
+    "other",
+    "more",
+    "most",
+    "some",
+    "only",
+    "about",
+    "over",
+    "under",
+    "between",
+    "through",
+    "what",
+    "when",
+    "where",
+    "how",
+    "why",
+    "our",
+    "your",
+    "his",
+    "her",
+    "she",
+    "him",
+    "you",
+    "one",
+    "two",
+    "use",
+    "used",
+    "using",
+    "document",
+    "paper",
+    "text",
+    "describes",
+    "discusses",
+    "explains",
+    "states",
+    "says",
+    "section",
+    "author",
+    "authors",
 ];
 
 /// Lower-cased content words, lightly stemmed. CJK text has no spaces, so each
@@ -26,7 +101,8 @@ pub fn content_words(text: &str) -> HashSet<String> {
     let flush = |w: &mut String, words: &mut HashSet<String>| {
         if !w.is_empty() {
             let lower = w.to_lowercase();
-            let keep = lower.chars().any(|c| c.is_ascii_digit()) || (lower.chars().count() >= 3 && !STOPWORDS.contains(&lower.as_str()));
+            let keep = lower.chars().any(|c| c.is_ascii_digit())
+                || (lower.chars().count() >= 3 && !STOPWORDS.contains(&lower.as_str()));
             if keep {
                 words.insert(stem(&lower));
             }
@@ -82,7 +158,8 @@ mod tests {
     #[test]
     fn support_is_high_for_a_paraphrase_and_low_for_an_unrelated_span() {
         let claim = "Transactions are hashed into an ongoing chain of proof-of-work.";
-        let span = "The network timestamps transactions by hashing them into an ongoing chain of hash-based proof-of-work.";
+        let span =
+            "The network timestamps transactions by hashing them into an ongoing chain of hash-based proof-of-work.";
         assert!(support(claim, span) >= 0.6, "{}", support(claim, span));
         let unrelated = "We thank the reviewers for their helpful comments.";
         assert!(support(claim, unrelated) < MIN_SUPPORT);

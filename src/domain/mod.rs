@@ -36,9 +36,7 @@ pub struct PageSpan {
 /// The page containing byte `offset` (the last page that starts at or before it).
 pub fn page_at(pages: &[PageSpan], offset: usize) -> u32 {
     let idx = pages.partition_point(|p| p.start <= offset);
-    idx.checked_sub(1)
-        .and_then(|i| pages.get(i))
-        .map_or(1, |p| p.number)
+    idx.checked_sub(1).and_then(|i| pages.get(i)).map_or(1, |p| p.number)
 }
 
 /// What a parser returns: the normalised text every offset refers to, with its page map.
@@ -160,8 +158,16 @@ mod tests {
     #[test]
     fn page_at_finds_the_page_that_holds_an_offset() {
         let pages = [
-            PageSpan { number: 1, start: 0, end: 10 },
-            PageSpan { number: 2, start: 12, end: 20 },
+            PageSpan {
+                number: 1,
+                start: 0,
+                end: 10,
+            },
+            PageSpan {
+                number: 2,
+                start: 12,
+                end: 20,
+            },
         ];
         assert_eq!(page_at(&pages, 0), 1);
         assert_eq!(page_at(&pages, 9), 1);

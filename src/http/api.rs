@@ -12,9 +12,9 @@ use crate::pipeline::TaskSpec;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Malformed JSON gets the same error shape as every other error.
-    let json = web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _| {
-        AppError::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {err}")).into()
-    });
+    let json = web::JsonConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|err, _| AppError::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {err}")).into());
     cfg.app_data(json)
         .route("/documents", web::post().to(create_document))
         .route("/documents", web::get().to(list_documents))
@@ -53,7 +53,9 @@ async fn delete_document(state: State, id: web::Path<String>) -> AppResult<HttpR
 
 async fn get_text(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
     let doc = state.docent.text(&id).await?;
-    Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(doc.text))
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(doc.text))
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,9 +71,16 @@ fn default_pipeline() -> PipelineKind {
     PipelineKind::Full
 }
 
-async fn create_analysis(state: State, id: web::Path<String>, body: web::Json<AnalysisRequest>) -> AppResult<HttpResponse> {
+async fn create_analysis(
+    state: State,
+    id: web::Path<String>,
+    body: web::Json<AnalysisRequest>,
+) -> AppResult<HttpResponse> {
     let req = body.into_inner();
-    let spec = TaskSpec { task: req.task, question: req.question };
+    let spec = TaskSpec {
+        task: req.task,
+        question: req.question,
+    };
     let analysis = state.docent.analyze(&id, req.pipeline, spec).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::LOCATION, format!("/api/v1/analyses/{}", analysis.id)))

@@ -25,15 +25,24 @@ pub async fn read(mut multipart: Multipart, max_bytes: usize) -> AppResult<Uploa
             "file" if file.is_none() => max_bytes,
             "file" => return Err(bad("send one \"file\" field per upload")),
             "password" => MAX_PASSWORD_BYTES,
-            _ => return Err(bad(&format!("unexpected form field \"{name}\" (expected \"file\" and optional \"password\")"))),
+            _ => {
+                return Err(bad(&format!(
+                    "unexpected form field \"{name}\" (expected \"file\" and optional \"password\")"
+                )))
+            }
         };
-        let filename = field.content_disposition().and_then(|cd| cd.get_filename().map(str::to_owned));
+        let filename = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename().map(str::to_owned));
         let mut buf = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| bad("upload interrupted").with_cause(anyhow::anyhow!("{e}")))?;
             if buf.len() + chunk.len() > limit {
                 return Err(if name == "file" {
-                    AppError::new(ErrorCode::PayloadTooLarge, format!("the file is larger than {} MiB", max_bytes / (1024 * 1024)))
+                    AppError::new(
+                        ErrorCode::PayloadTooLarge,
+                        format!("the file is larger than {} MiB", max_bytes / (1024 * 1024)),
+                    )
                 } else {
                     bad("the password field is too long")
                 });
@@ -43,12 +52,18 @@ pub async fn read(mut multipart: Multipart, max_bytes: usize) -> AppResult<Uploa
         if name == "file" {
             file = Some((filename.unwrap_or_else(|| "upload".to_owned()), buf));
         } else {
-            password = Some(String::from_utf8(buf).map_err(|_| bad("the password is not UTF-8"))?).filter(|p| !p.is_empty());
+            password =
+                Some(String::from_utf8(buf).map_err(|_| bad("the password is not UTF-8"))?).filter(|p| !p.is_empty());
         }
     }
-    let (filename, bytes) = file.ok_or_else(|| AppError::new(ErrorCode::MissingFile, "no \"file\" field in the upload"))?;
+    let (filename, bytes) =
+        file.ok_or_else(|| AppError::new(ErrorCode::MissingFile, "no \"file\" field in the upload"))?;
     if bytes.is_empty() && filename == "upload" {
         return Err(AppError::new(ErrorCode::MissingFile, "choose a file to upload"));
     }
-    Ok(Upload { filename, bytes, password })
+    Ok(Upload {
+        filename,
+        bytes,
+        password,
+    })
 }

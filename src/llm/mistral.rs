@@ -7,8 +7,8 @@ use anyhow::{anyhow, bail, Context};
 use async_trait::async_trait;
 use either::Either;
 use mistralrs::core::{
-    AddModelConfig, AutoDeviceMapParams, DefaultSchedulerMethod, DeviceMapSetting, EngineConfig,
-    GGUFLoaderBuilder, GGUFSpecificConfig, ModelDType, SchedulerConfig, TokenSource,
+    AddModelConfig, AutoDeviceMapParams, DefaultSchedulerMethod, DeviceMapSetting, EngineConfig, GGUFLoaderBuilder,
+    GGUFSpecificConfig, ModelDType, SchedulerConfig, TokenSource,
 };
 use mistralrs::{Constraint, Model, RequestBuilder, TextMessageRole, TextMessages, TextModelBuilder};
 
@@ -47,7 +47,10 @@ impl MistralEngine {
     pub async fn load(settings: &MistralSettings) -> anyhow::Result<Self> {
         let path = &settings.model;
         if !path.exists() {
-            bail!("model not found at {} (run scripts/fetch-models.sh, or pass --model)", path.display());
+            bail!(
+                "model not found at {} (run scripts/fetch-models.sh, or pass --model)",
+                path.display()
+            );
         }
         let device = mistralrs::best_device(settings.force_cpu)?;
         let dtype = match (settings.dtype, device.is_cpu()) {
@@ -76,7 +79,11 @@ impl MistralEngine {
             .map(|n| n.to_string_lossy().trim_end_matches(".gguf").to_owned())
             .unwrap_or_else(|| path.display().to_string());
         tracing::info!(%name, context_limit, native, "model ready");
-        Ok(Self { model, name, context_limit })
+        Ok(Self {
+            model,
+            name,
+            context_limit,
+        })
     }
 
     fn messages(req: &GenRequest) -> TextMessages {
@@ -89,14 +96,24 @@ impl MistralEngine {
 /// `GgufModelBuilder` always loads with `ModelDType::Auto`; this is its
 /// pipeline construction with the dtype chosen above.
 async fn load_gguf(path: &Path, dtype: ModelDType, settings: &MistralSettings) -> anyhow::Result<Model> {
-    let dir = path.parent().map_or_else(|| ".".to_owned(), |d| d.to_string_lossy().into_owned());
+    let dir = path
+        .parent()
+        .map_or_else(|| ".".to_owned(), |d| d.to_string_lossy().into_owned());
     let file = path
         .file_name()
         .ok_or_else(|| anyhow!("bad model path {}", path.display()))?
         .to_string_lossy()
         .into_owned();
-    let loader = GGUFLoaderBuilder::new(None, None, dir, vec![file], GGUFSpecificConfig { topology: None }, false, None)
-        .build();
+    let loader = GGUFLoaderBuilder::new(
+        None,
+        None,
+        dir,
+        vec![file],
+        GGUFSpecificConfig { topology: None },
+        false,
+        None,
+    )
+    .build();
     let device = mistralrs::best_device(settings.force_cpu)?;
     let pipeline = loader
         .load_model_from_hf(
@@ -113,7 +130,11 @@ async fn load_gguf(path: &Path, dtype: ModelDType, settings: &MistralSettings) -
     let scheduler = SchedulerConfig::DefaultScheduler {
         method: DefaultSchedulerMethod::Fixed(settings.max_num_seqs.max(1).try_into()?),
     };
-    let add = AddModelConfig { engine_config: EngineConfig::default(), mcp_client_config: None, loader_config: None };
+    let add = AddModelConfig {
+        engine_config: EngineConfig::default(),
+        mcp_client_config: None,
+        loader_config: None,
+    };
     Ok(mistralrs::model_builder_trait::build_model_from_pipeline(pipeline, scheduler, add).await)
 }
 
@@ -128,12 +149,18 @@ impl Engine for MistralEngine {
     }
 
     async fn count_tokens(&self, text: &str) -> anyhow::Result<usize> {
-        let ids = self.model.tokenize(Either::Right(text.to_owned()), None, false, false, None).await?;
+        let ids = self
+            .model
+            .tokenize(Either::Right(text.to_owned()), None, false, false, None)
+            .await?;
         Ok(ids.len())
     }
 
     async fn count_prompt_tokens(&self, req: &GenRequest) -> anyhow::Result<usize> {
-        let ids = self.model.tokenize(Either::Left(Self::messages(req)), None, true, true, None).await?;
+        let ids = self
+            .model
+            .tokenize(Either::Left(Self::messages(req)), None, true, true, None)
+            .await?;
         Ok(ids.len())
     }
 

@@ -100,9 +100,17 @@ fn assemble(raw_pages: &[String]) -> ParsedText {
         let start = text.len();
         text.push_str(&page);
         let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        pages.push(PageSpan { number, start, end: text.len() });
+        pages.push(PageSpan {
+            number,
+            start,
+            end: text.len(),
+        });
     }
-    ParsedText { text, pages, warnings: Vec::new() }
+    ParsedText {
+        text,
+        pages,
+        warnings: Vec::new(),
+    }
 }
 
 fn decode_text(bytes: &[u8]) -> AppResult<String> {
@@ -164,7 +172,7 @@ mod tests {
         let parsed = parse(MediaType::PlainText, b"first page\x0csecond  page", None).unwrap();
         assert_eq!(parsed.text, "first page\n\nsecond page");
         let p2 = parsed.pages[1];
-        assert_eq!(&parsed.text[p2.start..p2.end], "second page");
+        assert_eq!(parsed.text.get(p2.start..p2.end), Some("second page"));
     }
 
     #[test]
@@ -176,8 +184,14 @@ mod tests {
 
     #[test]
     fn binary_and_empty_files_get_specific_errors() {
-        assert_eq!(sniff("x.bin", &[0xff, 0x00, 0x12]).unwrap_err().code, ErrorCode::UnsupportedMediaType);
-        assert_eq!(parse(MediaType::PlainText, b" \n\n ", None).unwrap_err().code, ErrorCode::DocumentEmpty);
+        assert_eq!(
+            sniff("x.bin", &[0xff, 0x00, 0x12]).unwrap_err().code,
+            ErrorCode::UnsupportedMediaType
+        );
+        assert_eq!(
+            parse(MediaType::PlainText, b" \n\n ", None).unwrap_err().code,
+            ErrorCode::DocumentEmpty
+        );
     }
 
     #[test]

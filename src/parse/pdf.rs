@@ -22,17 +22,18 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<(Vec<S
     let doc = lopdf::Document::load_mem(bytes).map_err(|e| classify_load_error(&e))?;
     let doc = if doc.is_encrypted() || password.is_some() {
         // Many PDFs are encrypted with an empty user password (owner restrictions only).
-        lopdf::Document::load_mem_with_options(bytes, lopdf::LoadOptions::with_password(password.unwrap_or(""))).map_err(|e| {
-            tracing::info!(error = %e, "PDF did not open with the password");
-            AppError::new(
-                ErrorCode::PdfEncrypted,
-                if password.is_some() {
-                    "the PDF is encrypted and the supplied password does not open it"
-                } else {
-                    "the PDF is encrypted with a password; supply it to open the file"
-                },
-            )
-        })?
+        lopdf::Document::load_mem_with_options(bytes, lopdf::LoadOptions::with_password(password.unwrap_or("")))
+            .map_err(|e| {
+                tracing::info!(error = %e, "PDF did not open with the password");
+                AppError::new(
+                    ErrorCode::PdfEncrypted,
+                    if password.is_some() {
+                        "the PDF is encrypted and the supplied password does not open it"
+                    } else {
+                        "the PDF is encrypted with a password; supply it to open the file"
+                    },
+                )
+            })?
     } else {
         doc
     };

@@ -32,7 +32,10 @@ pub struct FullContext {
 
 impl FullContext {
     pub fn new(engine: Arc<dyn Engine>, max_answer_tokens: usize) -> Self {
-        Self { engine, max_answer_tokens }
+        Self {
+            engine,
+            max_answer_tokens,
+        }
     }
 
     fn request(&self, numbered: &str, labels: &[u32], task: &TaskSpec) -> GenRequest {
@@ -75,11 +78,9 @@ impl Pipeline for FullContext {
         let labels = cite::labels(segments.len());
         let request = self.request(&cite::numbered_text(doc.text, &segments, &labels), &labels, task);
 
-        let prompt_tokens = self
-            .engine
-            .count_prompt_tokens(&request)
-            .await
-            .map_err(|e| AppError::new(ErrorCode::EngineFailed, "the model could not tokenize the prompt").with_cause(e))?;
+        let prompt_tokens = self.engine.count_prompt_tokens(&request).await.map_err(|e| {
+            AppError::new(ErrorCode::EngineFailed, "the model could not tokenize the prompt").with_cause(e)
+        })?;
         let limit = self.engine.context_limit();
         if prompt_tokens + request.max_tokens > limit {
             return Err(AppError::new(
@@ -100,7 +101,10 @@ impl Pipeline for FullContext {
             .map_err(|e| AppError::new(ErrorCode::EngineFailed, "the model failed to answer").with_cause(e))?;
         let parsed = cite::labels_to_segments(cite::parse_answer(&out.text), &labels, &segments);
         if parsed.is_empty() {
-            return Err(AppError::new(ErrorCode::EngineFailed, "the model returned an empty answer"));
+            return Err(AppError::new(
+                ErrorCode::EngineFailed,
+                "the model returned an empty answer",
+            ));
         }
         let (answer, citations) = cite::resolve(doc.text, &segments, &parsed);
         let total_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -108,8 +112,15 @@ impl Pipeline for FullContext {
             model: self.engine.model_name().to_owned(),
             answer,
             citations,
-            usage: Usage { prompt_tokens: out.prompt_tokens, completion_tokens: out.completion_tokens },
-            timings: Timings { prefill_ms: out.prefill_ms, decode_ms: out.decode_ms, total_ms },
+            usage: Usage {
+                prompt_tokens: out.prompt_tokens,
+                completion_tokens: out.completion_tokens,
+            },
+            timings: Timings {
+                prefill_ms: out.prefill_ms,
+                decode_ms: out.decode_ms,
+                total_ms,
+            },
         })
     }
 }

@@ -4,7 +4,7 @@
 
 mod full;
 
-pub use full::FullContext;
+pub use full::{FullContext, REFUSAL};
 
 use async_trait::async_trait;
 

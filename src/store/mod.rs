@@ -55,7 +55,10 @@ impl Store {
         let conn = Connection::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self { root: root.to_owned(), db: Mutex::new(conn) })
+        Ok(Self {
+            root: root.to_owned(),
+            db: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> anyhow::Result<MutexGuard<'_, Connection>> {
@@ -103,7 +106,9 @@ impl Store {
     }
 
     pub fn get_pages(&self, id: &str) -> anyhow::Result<Vec<PageSpan>> {
-        let json: String = self.conn()?.query_row("SELECT page_map FROM documents WHERE id = ?1", [id], |r| r.get(0))?;
+        let json: String = self
+            .conn()?
+            .query_row("SELECT page_map FROM documents WHERE id = ?1", [id], |r| r.get(0))?;
         Ok(serde_json::from_str(&json)?)
     }
 
@@ -137,9 +142,7 @@ impl Store {
         let conn = self.conn()?;
         let mut stmt = conn.prepare("SELECT body FROM analyses WHERE document_id = ?1 ORDER BY created_at DESC")?;
         let bodies = stmt.query_map([document_id], |r| r.get::<_, String>(0))?;
-        bodies
-            .map(|b| Ok(serde_json::from_str(&b?)?))
-            .collect()
+        bodies.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
     }
 }
 
@@ -168,6 +171,7 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(dir.join(name)).map_err(|e| anyhow!("writing {}: {}", dir.join(name).display(), e.error))?;
+    tmp.persist(dir.join(name))
+        .map_err(|e| anyhow!("writing {}: {}", dir.join(name).display(), e.error))?;
     Ok(())
 }

@@ -29,13 +29,26 @@ pub fn default_model() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
     let model = dir.join(DEFAULT_MODEL_FILE);
-    assert!(model.is_file(), "{} is missing: run scripts/fetch-models.sh {}", model.display(), dir.display());
+    assert!(
+        model.is_file(),
+        "{} is missing: run scripts/fetch-models.sh {}",
+        model.display(),
+        dir.display()
+    );
     model
 }
 
 pub fn settings(data_dir: &std::path::Path) -> Settings {
-    let engine = EngineArgs { model: Some(default_model_path_hint()), cpu: Some(true), ..EngineArgs::default() };
-    let serve = ServeArgs { data_dir: Some(data_dir.to_owned()), addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))), ..ServeArgs::default() };
+    let engine = EngineArgs {
+        model: Some(default_model_path_hint()),
+        cpu: Some(true),
+        ..EngineArgs::default()
+    };
+    let serve = ServeArgs {
+        data_dir: Some(data_dir.to_owned()),
+        addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..ServeArgs::default()
+    };
     Settings::resolve(&engine, &serve).expect("settings")
 }
 
@@ -59,7 +72,10 @@ impl TestServer {
         let (server, addr) = docent::start_server(state, settings.addr).expect("bind");
         let handle = server.handle();
         tokio::spawn(server);
-        Self { base: format!("http://{addr}"), handle }
+        Self {
+            base: format!("http://{addr}"),
+            handle,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -82,7 +98,12 @@ pub fn client() -> reqwest::Client {
 pub async fn upload(server: &TestServer, name: &str, bytes: Vec<u8>) -> reqwest::Response {
     let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
     let form = reqwest::multipart::Form::new().part("file", part);
-    client().post(server.url("/api/v1/documents")).multipart(form).send().await.expect("upload request")
+    client()
+        .post(server.url("/api/v1/documents"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload request")
 }
 
 /// `POST /api/v1/documents/{id}/analyses` with a JSON body.
@@ -97,12 +118,23 @@ pub async fn analyze(server: &TestServer, id: &str, body: serde_json::Value) -> 
 
 /// `GET path` as JSON.
 pub async fn get_json(server: &TestServer, path: &str) -> serde_json::Value {
-    client().get(server.url(path)).send().await.expect("GET").json().await.expect("JSON body")
+    client()
+        .get(server.url(path))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON body")
 }
 
 /// The normalised text of a document, as the API serves it.
 pub async fn text_of(server: &TestServer, id: &str) -> String {
-    let resp = client().get(server.url(&format!("/api/v1/documents/{id}/text"))).send().await.expect("GET text");
+    let resp = client()
+        .get(server.url(&format!("/api/v1/documents/{id}/text")))
+        .send()
+        .await
+        .expect("GET text");
     resp.text().await.expect("text body")
 }
 
@@ -111,6 +143,17 @@ pub async fn text_of(server: &TestServer, id: &str) -> String {
 /// and counts tokens as whitespace-separated words.
 pub struct ScriptedEngine {
     pub context_limit: usize,
+    /// How long each answer takes, to hold the engine busy.
+    pub delay: std::time::Duration,
+}
+
+impl ScriptedEngine {
+    pub fn new(context_limit: usize) -> Self {
+        Self {
+            context_limit,
+            delay: std::time::Duration::ZERO,
+        }
+    }
 }
 
 #[async_trait]
@@ -132,16 +175,31 @@ impl Engine for ScriptedEngine {
     }
 
     async fn generate(&self, req: GenRequest) -> anyhow::Result<GenOutput> {
+        tokio::time::sleep(self.delay).await;
         let mut text = String::new();
         // Document lines end with their marker: "sentence text [S4111]".
-        let lines: Vec<&str> = req.user.lines().filter(|l| l.ends_with(']') && l.contains(" [S")).collect();
+        let lines: Vec<&str> = req
+            .user
+            .lines()
+            .filter(|l| l.ends_with(']') && l.contains(" [S"))
+            .collect();
         for line in lines.iter().take(2) {
             text.push_str(line);
             text.push('\n');
         }
         // One claim citing an unrelated segment: verification must flag it.
-        let first_marker = lines.first().and_then(|l| l.rsplit_once(' ')).map_or("[S0]", |(_, m)| m);
-        text.push_str(&format!("Quantum chromodynamics governs hadron spectra. {first_marker}\n"));
-        Ok(GenOutput { prompt_tokens: 10, completion_tokens: 5, text, ..GenOutput::default() })
+        let first_marker = lines
+            .first()
+            .and_then(|l| l.rsplit_once(' '))
+            .map_or("[S0]", |(_, m)| m);
+        text.push_str(&format!(
+            "Quantum chromodynamics governs hadron spectra. {first_marker}\n"
+        ));
+        Ok(GenOutput {
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            text,
+            ..GenOutput::default()
+        })
     }
 }

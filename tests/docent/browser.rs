@@ -13,19 +13,31 @@ use crate::common::{client, corpus, settings, ScriptedEngine, TestServer};
 
 async fn flow(b: &Browser, s: &TestServer) -> anyhow::Result<()> {
     b.goto(&s.url("/")).await?;
-    b.type_into("#file", &corpus("bitcoin.pdf").display().to_string()).await?;
+    b.type_into("#file", &corpus("bitcoin.pdf").display().to_string())
+        .await?;
     b.click("form.upload button[type=submit]").await?;
     b.wait_for_path("/documents/", Duration::from_secs(60)).await?;
     let meta = b.eval("return document.querySelector('.meta').textContent").await?;
     let meta = meta.as_str().unwrap_or_default();
-    anyhow::ensure!(meta.contains("9 pages") && meta.contains("tokens"), "document page shows {meta}");
+    anyhow::ensure!(
+        meta.contains("9 pages") && meta.contains("tokens"),
+        "document page shows {meta}"
+    );
     let page3 = b.eval("return document.getElementById('page-3').textContent").await?;
-    anyhow::ensure!(page3.as_str().unwrap_or_default().contains("Proof-of-Work"), "page 3 text missing");
+    anyhow::ensure!(
+        page3.as_str().unwrap_or_default().contains("Proof-of-Work"),
+        "page 3 text missing"
+    );
 
     b.click("#summarize").await?;
     let analysis_path = b.wait_for_path("/analyses/", Duration::from_secs(120)).await?;
     let id = analysis_path.rsplit('/').next().unwrap_or_default().to_owned();
-    let analysis: Value = client().get(s.url(&format!("/api/v1/analyses/{id}"))).send().await?.json().await?;
+    let analysis: Value = client()
+        .get(s.url(&format!("/api/v1/analyses/{id}")))
+        .send()
+        .await?
+        .json()
+        .await?;
     let first = &analysis["citations"][0];
     anyhow::ensure!(first["valid"] == true, "scripted first citation should verify: {first}");
 
@@ -33,22 +45,36 @@ async fn flow(b: &Browser, s: &TestServer) -> anyhow::Result<()> {
     let highlighted = b
         .eval("const m = document.querySelector('mark.span.active'); return m ? [m.textContent, m.dataset.page, location.hash] : null")
         .await?;
-    anyhow::ensure!(highlighted[0] == first["quote"], "highlighted {highlighted} but the citation quotes {}", first["quote"]);
-    anyhow::ensure!(highlighted[1] == first["page"].to_string(), "highlighted on page {} not {}", highlighted[1], first["page"]);
+    anyhow::ensure!(
+        highlighted[0] == first["quote"],
+        "highlighted {highlighted} but the citation quotes {}",
+        first["quote"]
+    );
+    anyhow::ensure!(
+        highlighted[1].as_str() == Some(first["page"].to_string().as_str()),
+        "highlighted on page {} not {}",
+        highlighted[1],
+        first["page"]
+    );
     anyhow::ensure!(
         highlighted[2] == format!("#span-{}-{}", first["start"], first["end"]),
         "the URL does not point at the span: {}",
         highlighted[2]
     );
-    let invalid = b.eval("return document.querySelectorAll('a.cite.invalid').length").await?;
-    anyhow::ensure!(invalid.as_u64() == Some(1), "the unsupported citation is not marked invalid");
+    let invalid = b
+        .eval("return document.querySelectorAll('a.cite.invalid').length")
+        .await?;
+    anyhow::ensure!(
+        invalid.as_u64() == Some(1),
+        "the unsupported citation is not marked invalid"
+    );
     Ok(())
 }
 
 #[actix_web::test]
 async fn clicking_a_citation_highlights_the_exact_cited_span_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(&settings(dir.path()), Arc::new(ScriptedEngine { context_limit: 100_000 })).await;
+    let s = TestServer::start(&settings(dir.path()), Arc::new(ScriptedEngine::new(100_000))).await;
     let b = Browser::start().await.expect("headless Chromium starts");
     if let Err(e) = flow(&b, &s).await {
         let shot = b.screenshot("citation-click").await;

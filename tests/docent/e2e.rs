@@ -30,19 +30,33 @@ async fn real_model_summarizes_a_real_pdf_with_verified_citations_that_survive_a
     let status = resp.status();
     let a: Value = resp.json().await.unwrap();
     assert_eq!(status, 200, "{a}");
-    eprintln!("summary in {:?}: {}", started.elapsed(), serde_json::to_string_pretty(&a).unwrap());
+    eprintln!(
+        "summary in {:?}: {}",
+        started.elapsed(),
+        serde_json::to_string_pretty(&a).unwrap()
+    );
 
     let cites = a["citations"].as_array().unwrap();
     assert!(!cites.is_empty(), "the answer cites nothing");
     let sentences = a["answer"]["sentences"].as_array().unwrap();
     assert!(!sentences.is_empty());
     for s in sentences {
-        assert!(!s["citations"].as_array().unwrap().is_empty(), "an uncited sentence: {s}");
+        assert!(
+            !s["citations"].as_array().unwrap().is_empty(),
+            "an uncited sentence: {s}"
+        );
     }
     for c in cites {
         // Every citation resolves to a real span of the text, verified or not.
-        let (start, end) = (c["start"].as_u64().unwrap() as usize, c["end"].as_u64().unwrap() as usize);
-        assert_eq!(text.get(start..end), c["quote"].as_str(), "a citation's quote differs from the text at its offsets");
+        let (start, end) = (
+            c["start"].as_u64().unwrap() as usize,
+            c["end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(
+            text.get(start..end),
+            c["quote"].as_str(),
+            "a citation's quote differs from the text at its offsets"
+        );
         assert!(c["page"].as_u64().unwrap() >= 1);
         if c["valid"] != true {
             assert!(c["reason"].is_string(), "an invalid citation without a reason: {c}");
@@ -54,8 +68,33 @@ async fn real_model_summarizes_a_real_pdf_with_verified_citations_that_survive_a
     assert!(a["usage"]["prompt_tokens"].as_u64().unwrap() > doc["tokens"].as_u64().unwrap());
     assert!(a["timings"]["prefill_ms"].as_u64().unwrap() > 0);
 
+    // A question about the same document: answered with citations, or refused in the one allowed way.
+    let q = "What problem does the paper propose a solution to?";
+    let resp = analyze(&s, &id, json!({"task": "question", "question": q})).await;
+    let status = resp.status();
+    let qa: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{qa}");
+    eprintln!("question: {}", serde_json::to_string_pretty(&qa["answer"]).unwrap());
+    assert_eq!(qa["question"], q);
+    for sentence in qa["answer"]["sentences"].as_array().unwrap() {
+        let refused = sentence["text"] == docent::pipeline::REFUSAL;
+        assert!(
+            refused || !sentence["citations"].as_array().unwrap().is_empty(),
+            "an uncited answer: {sentence}"
+        );
+    }
+    let listed = get_json(&s, &format!("/api/v1/documents/{id}/analyses")).await;
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
     // The analysis page marks every cited span.
-    let html = client().get(s.url(&format!("/analyses/{}", a["id"].as_str().unwrap()))).send().await.unwrap().text().await.unwrap();
+    let html = client()
+        .get(s.url(&format!("/analyses/{}", a["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for c in cites.iter().filter(|c| c["end"].as_u64() > c["start"].as_u64()) {
         assert!(html.contains(&format!("id=\"span-{}-{}\"", c["start"], c["end"])));
     }
