@@ -99,6 +99,7 @@ impl Pipeline for FullContext {
             .generate(request)
             .await
             .map_err(|e| AppError::new(ErrorCode::EngineFailed, "the model failed to answer").with_cause(e))?;
+        tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
         let parsed = cite::labels_to_segments(cite::parse_answer(&out.text), &labels, &segments);
         if parsed.is_empty() {
             return Err(AppError::new(
