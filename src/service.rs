@@ -111,19 +111,20 @@ impl Docent {
         let id = id.to_owned();
         self.blocking(move |s| s.get_document(&id))
             .await?
-            .ok_or_else(|| AppError::new(ErrorCode::DocumentNotFound, "no document with this id"))
+            .ok_or_else(document_not_found)
     }
 
     pub async fn text(&self, id: &str) -> AppResult<DocText> {
-        self.document(id).await?;
         let id = id.to_owned();
-        self.blocking(move |s| {
-            Ok(DocText {
+        self.blocking(move |s| match s.get_pages(&id)? {
+            Some(pages) => Ok(Some(DocText {
                 text: s.get_text(&id)?,
-                pages: s.get_pages(&id)?,
-            })
+                pages,
+            })),
+            None => Ok(None),
         })
-        .await
+        .await?
+        .ok_or_else(document_not_found)
     }
 
     pub async fn delete_document(&self, id: &str) -> AppResult<()> {
@@ -131,7 +132,7 @@ impl Docent {
         if self.blocking(move |s| s.delete_document(&id)).await? {
             Ok(())
         } else {
-            Err(AppError::new(ErrorCode::DocumentNotFound, "no document with this id"))
+            Err(document_not_found())
         }
     }
 
@@ -186,6 +187,10 @@ impl Docent {
         let id = document_id.to_owned();
         self.blocking(move |s| s.list_analyses(&id)).await
     }
+}
+
+fn document_not_found() -> AppError {
+    AppError::new(ErrorCode::DocumentNotFound, "no document with this id")
 }
 
 fn validate_task(spec: TaskSpec) -> AppResult<TaskSpec> {

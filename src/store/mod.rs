@@ -105,11 +105,13 @@ impl Store {
         Ok(fs::read_to_string(self.doc_dir(id).join("text.txt"))?)
     }
 
-    pub fn get_pages(&self, id: &str) -> anyhow::Result<Vec<PageSpan>> {
-        let json: String = self
+    /// The page map of a document, or `None` when there is no such document.
+    pub fn get_pages(&self, id: &str) -> anyhow::Result<Option<Vec<PageSpan>>> {
+        let json: Option<String> = self
             .conn()?
-            .query_row("SELECT page_map FROM documents WHERE id = ?1", [id], |r| r.get(0))?;
-        Ok(serde_json::from_str(&json)?)
+            .query_row("SELECT page_map FROM documents WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        json.map(|j| serde_json::from_str(&j).map_err(Into::into)).transpose()
     }
 
     /// Delete a document, its analyses and its files. Returns false when it did not exist.
