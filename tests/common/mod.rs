@@ -128,6 +128,12 @@ pub async fn get_json(server: &TestServer, path: &str) -> serde_json::Value {
         .expect("JSON body")
 }
 
+/// `GET path` as text (pages, HTML).
+pub async fn get_html(server: &TestServer, path: &str) -> String {
+    let resp = client().get(server.url(path)).send().await.expect("GET");
+    resp.text().await.expect("text body")
+}
+
 /// The normalised text of a document, as the API serves it.
 pub async fn text_of(server: &TestServer, id: &str) -> String {
     let resp = client()

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::common::{analyze, client, get_json, read_corpus, settings, text_of, upload, ScriptedEngine, TestServer};
+use crate::common::{
+    analyze, client, get_html, get_json, read_corpus, settings, text_of, upload, ScriptedEngine, TestServer,
+};
 
 async fn server(dir: &std::path::Path, context_limit: usize) -> TestServer {
     TestServer::start(&settings(dir), Arc::new(ScriptedEngine::new(context_limit))).await
@@ -224,14 +226,7 @@ async fn pages_render_uploads_and_escape_document_text() {
         .unwrap();
     assert_eq!(resp.status(), 303);
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
-    let page = client()
-        .get(s.url(&location))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_html(&s, &location).await;
     assert!(page.contains("&lt;script&gt;alert("), "document text is not escaped");
     assert!(!page.contains("<script>alert("));
     assert!(page.contains("evil&lt;b&gt;.txt"));
@@ -246,14 +241,7 @@ async fn pages_render_uploads_and_escape_document_text() {
         .unwrap();
     assert_eq!(resp.status(), 303);
     let analysis_url = resp.headers()["location"].to_str().unwrap().to_owned();
-    let html = client()
-        .get(s.url(&analysis_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_html(&s, &analysis_url).await;
     assert!(
         html.contains("<mark id=\"span-"),
         "cited span is not marked in the source"

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{analyze, client, default_model, get_json, read_corpus, settings, text_of, upload, TestServer};
+use crate::common::{analyze, default_model, get_html, get_json, read_corpus, settings, text_of, upload, TestServer};
 
 const DOC: &str = "bitcoin_intro.txt";
 
@@ -87,14 +87,7 @@ async fn real_model_summarizes_a_real_pdf_with_verified_citations_that_survive_a
     assert_eq!(listed.as_array().unwrap().len(), 2);
 
     // The analysis page marks every cited span.
-    let html = client()
-        .get(s.url(&format!("/analyses/{}", a["id"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_html(&s, &format!("/analyses/{}", a["id"].as_str().unwrap())).await;
     for c in cites.iter().filter(|c| c["end"].as_u64() > c["start"].as_u64()) {
         assert!(html.contains(&format!("id=\"span-{}-{}\"", c["start"], c["end"])));
     }
