@@ -1,5 +1,5 @@
-//! Cited spans: numbering the text into segments, constraining the model to
-//! cite only ids that exist, and resolving and verifying what it cited.
+//! Cited spans: splitting the text into labelled segments, constraining the
+//! model to cite only labels that exist, and resolving and verifying what it cited.
 
 mod segment;
 pub mod support;
@@ -10,13 +10,15 @@ use std::collections::HashMap;
 
 use crate::domain::{Answer, AnswerSentence, Citation, Segment};
 
-/// How the model marks a citation: `[S12]` after the sentence it supports.
+/// A segment's marker, `[S4111]`: printed after the segment in the prompt and
+/// copied after a claim in the answer.
 pub fn marker(id: u32) -> String {
     format!("[S{id}]")
 }
 
-/// Labels the model sees for segments 1..=n: distinct numbers of one width,
-/// in scrambled order (an affine permutation modulo a power of ten). Counted
+/// Labels the model sees for segments 1..=n: distinct numbers below a power
+/// of ten at least ten times n, in scrambled order (an affine permutation
+/// modulo that power). Counted
 /// labels (1, 2, 3…) invite a small model to cite by counting; scrambled ones
 /// can only be cited by copying the label printed beside the text.
 pub fn labels(n: usize) -> Vec<u32> {
