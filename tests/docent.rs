@@ -23,3 +23,6 @@ mod e2e;
 
 #[path = "docent/browser.rs"]
 mod browser;
+
+#[path = "docent/qwen3.rs"]
+mod qwen3;
