@@ -20,8 +20,9 @@ pub fn extract_pages(bytes: &[u8], password: Option<&str>) -> AppResult<(Vec<Str
 
 fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<(Vec<String>, Vec<String>)> {
     let doc = lopdf::Document::load_mem(bytes).map_err(|e| classify_load_error(&e))?;
-    let doc = if doc.is_encrypted() || password.is_some() {
-        // Many PDFs are encrypted with an empty user password (owner restrictions only).
+    // A password matters only for an encrypted file; many are encrypted with an
+    // empty user password (owner restrictions only).
+    let doc = if doc.is_encrypted() {
         lopdf::Document::load_mem_with_options(bytes, lopdf::LoadOptions::with_password(password.unwrap_or("")))
             .map_err(|e| {
                 tracing::info!(error = %e, "PDF did not open with the password");

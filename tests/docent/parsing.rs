@@ -90,6 +90,12 @@ fn rejects_encrypted_pdf_with_clear_error_and_opens_it_with_the_password() {
 }
 
 #[test]
+fn a_password_given_for_an_unencrypted_pdf_is_ignored() {
+    let p = parse_pdf("bitcoin.pdf", Some("unused")).expect("an unencrypted PDF opens with any password");
+    assert_eq!(p.pages.len(), 9);
+}
+
+#[test]
 fn scanned_pdf_without_text_layer_is_a_specific_error() {
     let err = parse_pdf("scanned_no_textlayer_docling_ocr_test.pdf", None).unwrap_err();
     assert_eq!(err.code, ErrorCode::PdfNoTextLayer);
