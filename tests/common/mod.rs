@@ -22,12 +22,17 @@ pub fn read_corpus(name: &str) -> Vec<u8> {
     std::fs::read(corpus(name)).unwrap_or_else(|e| panic!("reading corpora/{name}: {e}"))
 }
 
+/// Where `scripts/fetch-models.sh` put the models: `DOCENT_MODELS_DIR`, else `./models`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("DOCENT_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"))
+}
+
 /// The real default model. Missing is a failure, not a skip: run
 /// `scripts/fetch-models.sh` (the test command in the README does).
 pub fn default_model() -> PathBuf {
-    let dir = std::env::var_os("DOCENT_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
+    let dir = models_dir();
     let model = dir.join(DEFAULT_MODEL_FILE);
     assert!(
         model.is_file(),
@@ -40,7 +45,8 @@ pub fn default_model() -> PathBuf {
 
 pub fn settings(data_dir: &std::path::Path) -> Settings {
     let engine = EngineArgs {
-        model: Some(default_model_path_hint()),
+        // Only the real-engine tests load it, and they check it exists.
+        model: Some(models_dir().join(DEFAULT_MODEL_FILE)),
         cpu: Some(true),
         ..EngineArgs::default()
     };
@@ -50,14 +56,6 @@ pub fn settings(data_dir: &std::path::Path) -> Settings {
         ..ServeArgs::default()
     };
     Settings::resolve(&engine, &serve).expect("settings")
-}
-
-/// The model path for settings; only the real-engine tests need it to exist.
-fn default_model_path_hint() -> PathBuf {
-    std::env::var_os("DOCENT_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("models"))
-        .join(DEFAULT_MODEL_FILE)
 }
 
 pub struct TestServer {

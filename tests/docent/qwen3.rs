@@ -97,8 +97,7 @@ fn write_checkpoint(dir: &Path, tokenizer_dir: &Path) {
 
 #[actix_web::test]
 async fn a_qwen3_safetensors_directory_loads_and_answers_through_the_pipeline() {
-    let models = crate::common::default_model().parent().unwrap().to_owned();
-    let tokenizer_dir = models.join("qwen3-tokenizer");
+    let tokenizer_dir = crate::common::models_dir().join("qwen3-tokenizer");
     assert!(
         tokenizer_dir.join("tokenizer.json").is_file(),
         "run scripts/fetch-models.sh"
