@@ -96,16 +96,8 @@ impl Settings {
             None => FileConfig::default(),
         };
         let (fe, fs) = (file.engine, file.serve);
-        let models_dir = engine
-            .models_dir
-            .clone()
-            .or(fe.models_dir)
-            .unwrap_or_else(|| PathBuf::from("models"));
-        let model = engine
-            .model
-            .clone()
-            .or(fe.model)
-            .unwrap_or_else(|| models_dir.join(DEFAULT_MODEL_FILE));
+        let models_dir = engine.models_dir.clone().or(fe.models_dir).unwrap_or_else(|| PathBuf::from("models"));
+        let model = engine.model.clone().or(fe.model).unwrap_or_else(|| models_dir.join(DEFAULT_MODEL_FILE));
         let settings = Self {
             engine: MistralSettings {
                 model,
@@ -115,15 +107,8 @@ impl Settings {
                 max_num_seqs: 4,
             },
             max_answer_tokens: engine.max_answer_tokens.or(fe.max_answer_tokens).unwrap_or(384),
-            addr: serve
-                .addr
-                .or(fs.addr)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-            data_dir: serve
-                .data_dir
-                .clone()
-                .or(fs.data_dir)
-                .unwrap_or_else(|| PathBuf::from("data")),
+            addr: serve.addr.or(fs.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: serve.data_dir.clone().or(fs.data_dir).unwrap_or_else(|| PathBuf::from("data")),
             max_upload_bytes: serve.max_upload_mb.or(fs.max_upload_mb).unwrap_or(100) * 1024 * 1024,
             max_queued: serve.max_queued.or(fs.max_queued).unwrap_or(4),
         };
@@ -133,10 +118,7 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         if self.max_answer_tokens < 32 || self.max_answer_tokens > 8192 {
-            bail!(
-                "max_answer_tokens must be between 32 and 8192, got {}",
-                self.max_answer_tokens
-            );
+            bail!("max_answer_tokens must be between 32 and 8192, got {}", self.max_answer_tokens);
         }
         if self.max_upload_bytes == 0 {
             bail!("max_upload_mb must be at least 1");
@@ -153,15 +135,9 @@ fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
     let table: toml::Table =
         toml::from_str(&text).with_context(|| format!("reading settings from {}", path.display()))?;
     if let Some(key) = table.keys().find(|k| !FILE_KEYS.contains(&k.as_str())) {
-        bail!(
-            "unknown setting `{key}` in {} (known: {})",
-            path.display(),
-            FILE_KEYS.join(", ")
-        );
+        bail!("unknown setting `{key}` in {} (known: {})", path.display(), FILE_KEYS.join(", "));
     }
-    table
-        .try_into()
-        .with_context(|| format!("reading settings from {}", path.display()))
+    table.try_into().with_context(|| format!("reading settings from {}", path.display()))
 }
 
 #[cfg(test)]
@@ -171,20 +147,14 @@ mod tests {
     fn with_file(toml: &str) -> (tempfile::NamedTempFile, EngineArgs) {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut f, toml.as_bytes()).unwrap();
-        let args = EngineArgs {
-            config: Some(f.path().to_owned()),
-            ..EngineArgs::default()
-        };
+        let args = EngineArgs { config: Some(f.path().to_owned()), ..EngineArgs::default() };
         (f, args)
     }
 
     #[test]
     fn flags_override_the_file_which_overrides_defaults() {
         let (_f, mut engine) = with_file("max_answer_tokens = 200\nmodels_dir = \"/m\"\nmax_queued = 7\n");
-        let serve = ServeArgs {
-            max_queued: Some(2),
-            ..ServeArgs::default()
-        };
+        let serve = ServeArgs { max_queued: Some(2), ..ServeArgs::default() };
         let s = Settings::resolve(&engine, &serve).unwrap();
         assert_eq!(s.max_answer_tokens, 200);
         assert_eq!(s.max_queued, 2);

@@ -68,11 +68,7 @@ pub struct AppError {
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            cause: None,
-        }
+        Self { code, message: message.into(), cause: None }
     }
 
     pub fn with_cause(mut self, cause: impl Into<anyhow::Error>) -> Self {

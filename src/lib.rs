@@ -40,10 +40,7 @@ pub async fn load_engine(settings: &Settings) -> anyhow::Result<Arc<dyn Engine>>
 pub fn start_server(state: Arc<AppState>, addr: SocketAddr) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .wrap(middleware::Logger::new("%r %s %Dms"))
-            .configure(http::configure)
+        App::new().app_data(data.clone()).wrap(middleware::Logger::new("%r %s %Dms")).configure(http::configure)
     })
     .workers(2)
     .bind(addr)?;

@@ -81,23 +81,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let bytes = fs_err::read(&file)?;
             let engine = docent::load_engine(&settings).await?;
             let docent = docent::build_docent(&settings, engine)?;
-            let name = file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let doc = docent
-                .ingest(&name, bytes, password)
-                .await
-                .map_err(anyhow::Error::from)?;
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let doc = docent.ingest(&name, bytes, password).await.map_err(anyhow::Error::from)?;
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
-        Command::Summarize {
-            file,
-            pipeline: PipelineArg::Full,
-            question,
-            password,
-            json,
-        } => {
+        Command::Summarize { file, pipeline: PipelineArg::Full, question, password, json } => {
             let settings = Settings::resolve(&cli.engine, &ServeArgs::default())?;
             let bytes = fs_err::read(&file)?;
             let name = file.to_string_lossy();
@@ -105,19 +93,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let parsed = docent::parse::parse(media, &bytes, password.as_deref())?;
             let engine = docent::load_engine(&settings).await?;
             let full = FullContext::new(Arc::clone(&engine), settings.max_answer_tokens);
-            let task = if question.is_some() {
-                Task::Question
-            } else {
-                Task::Summary
-            };
+            let task = if question.is_some() { Task::Question } else { Task::Summary };
             let out = full
-                .run(
-                    DocInput {
-                        text: &parsed.text,
-                        pages: &parsed.pages,
-                    },
-                    &TaskSpec { task, question },
-                )
+                .run(DocInput { text: &parsed.text, pages: &parsed.pages }, &TaskSpec { task, question })
                 .await
                 .context("analysis failed")?;
             if json {
@@ -148,15 +126,7 @@ fn print_answer(out: &docent::pipeline::PipelineOutput) {
         } else {
             format!("NOT VERIFIED ({})", c.reason.as_deref().unwrap_or(""))
         };
-        println!(
-            "[{}] p.{} bytes {}..{} {}: \"{}\"",
-            c.id,
-            c.page,
-            c.start,
-            c.end,
-            status,
-            c.quote.replace('\n', " ")
-        );
+        println!("[{}] p.{} bytes {}..{} {}: \"{}\"", c.id, c.page, c.start, c.end, status, c.quote.replace('\n', " "));
     }
     let valid = out.citations.iter().filter(|c| c.valid).count();
     println!(

@@ -33,12 +33,7 @@ pub struct DocText {
 
 impl Docent {
     pub fn new(store: Store, engine: Arc<dyn Engine>, full: Arc<dyn Pipeline>, max_admitted: usize) -> Self {
-        Self {
-            store: Arc::new(store),
-            engine,
-            full,
-            admitted: Arc::new(Semaphore::new(max_admitted.max(1))),
-        }
+        Self { store: Arc::new(store), engine, full, admitted: Arc::new(Semaphore::new(max_admitted.max(1))) }
     }
 
     pub fn model_name(&self) -> &str {
@@ -51,10 +46,7 @@ impl Docent {
         F: FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
     {
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(AppError::internal)?
-            .map_err(AppError::internal)
+        tokio::task::spawn_blocking(move || f(&store)).await.map_err(AppError::internal)?.map_err(AppError::internal)
     }
 
     /// Parse, count tokens and store an uploaded file.
@@ -66,12 +58,7 @@ impl Docent {
         let job = tokio::task::spawn_blocking(move || parse::parse(media, &input, password.as_deref()));
         let parsed = tokio::time::timeout(PARSE_TIMEOUT, job)
             .await
-            .map_err(|_| {
-                AppError::new(
-                    ErrorCode::PdfCorrupt,
-                    "parsing took too long; the file may be malformed",
-                )
-            })?
+            .map_err(|_| AppError::new(ErrorCode::PdfCorrupt, "parsing took too long; the file may be malformed"))?
             .map_err(AppError::internal)??;
         let tokens = self.engine.count_tokens(&parsed.text).await.map_err(|e| {
             AppError::new(ErrorCode::EngineFailed, "the model's tokenizer failed on this text").with_cause(e)
@@ -109,18 +96,13 @@ impl Docent {
 
     pub async fn document(&self, id: &str) -> AppResult<Document> {
         let id = id.to_owned();
-        self.blocking(move |s| s.get_document(&id))
-            .await?
-            .ok_or_else(document_not_found)
+        self.blocking(move |s| s.get_document(&id)).await?.ok_or_else(document_not_found)
     }
 
     pub async fn text(&self, id: &str) -> AppResult<DocText> {
         let id = id.to_owned();
         self.blocking(move |s| match s.get_pages(&id)? {
-            Some(pages) => Ok(Some(DocText {
-                text: s.get_text(&id)?,
-                pages,
-            })),
+            Some(pages) => Ok(Some(DocText { text: s.get_text(&id)?, pages })),
             None => Ok(None),
         })
         .await?
@@ -140,24 +122,13 @@ impl Docent {
     pub async fn analyze(&self, document_id: &str, kind: PipelineKind, spec: TaskSpec) -> AppResult<Analysis> {
         let spec = validate_task(spec)?;
         let _permit = Arc::clone(&self.admitted).try_acquire_owned().map_err(|_| {
-            AppError::new(
-                ErrorCode::EngineBusy,
-                "the model is busy with other analyses; retry shortly",
-            )
+            AppError::new(ErrorCode::EngineBusy, "the model is busy with other analyses; retry shortly")
         })?;
         let doc = self.text(document_id).await?;
         let pipeline = match kind {
             PipelineKind::Full => &self.full,
         };
-        let out = pipeline
-            .run(
-                DocInput {
-                    text: &doc.text,
-                    pages: &doc.pages,
-                },
-                &spec,
-            )
-            .await?;
+        let out = pipeline.run(DocInput { text: &doc.text, pages: &doc.pages }, &spec).await?;
         let analysis = Analysis {
             id: uuid::Uuid::new_v4().to_string(),
             document_id: document_id.to_owned(),
@@ -196,22 +167,14 @@ fn document_not_found() -> AppError {
 fn validate_task(spec: TaskSpec) -> AppResult<TaskSpec> {
     let question = spec.question.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
     match (spec.task, &question) {
-        (Task::Question, None) => Err(AppError::new(
-            ErrorCode::InvalidRequest,
-            "task \"question\" needs a non-empty \"question\"",
-        )),
-        (Task::Question, Some(q)) if q.chars().count() > 2000 => Err(AppError::new(
-            ErrorCode::InvalidRequest,
-            "the question is longer than 2000 characters",
-        )),
-        (Task::Summary, _) => Ok(TaskSpec {
-            task: Task::Summary,
-            question: None,
-        }),
-        (Task::Question, _) => Ok(TaskSpec {
-            task: Task::Question,
-            question,
-        }),
+        (Task::Question, None) => {
+            Err(AppError::new(ErrorCode::InvalidRequest, "task \"question\" needs a non-empty \"question\""))
+        }
+        (Task::Question, Some(q)) if q.chars().count() > 2000 => {
+            Err(AppError::new(ErrorCode::InvalidRequest, "the question is longer than 2000 characters"))
+        }
+        (Task::Summary, _) => Ok(TaskSpec { task: Task::Summary, question: None }),
+        (Task::Question, _) => Ok(TaskSpec { task: Task::Question, question }),
     }
 }
 
@@ -244,11 +207,7 @@ mod tests {
 
     #[test]
     fn question_task_requires_a_question() {
-        let err = validate_task(TaskSpec {
-            task: Task::Question,
-            question: Some("  ".into()),
-        })
-        .unwrap_err();
+        let err = validate_task(TaskSpec { task: Task::Question, question: Some("  ".into()) }).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidRequest);
     }
 }

@@ -2,12 +2,7 @@
 //! pages on a real server, and the end to end run on the real model.
 
 // Tests may panic on what they did not expect: that is how they fail.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::string_slice)]
 
 #[path = "common/mod.rs"]
 mod common;

@@ -18,16 +18,14 @@ pub fn marker(id: u32) -> String {
 
 /// Labels the model sees for segments 1..=n: distinct numbers below a power
 /// of ten at least ten times n, in scrambled order (an affine permutation
-/// modulo that power). Counted
-/// labels (1, 2, 3…) invite a small model to cite by counting; scrambled ones
-/// can only be cited by copying the label printed beside the text.
+/// modulo that power). Counted labels (1, 2, 3…) invite a small model to cite
+/// by counting; scrambled ones can only be cited by copying the label printed
+/// beside the text.
 pub fn labels(n: usize) -> Vec<u32> {
     let width = (n.max(1) * 10).to_string().len().max(3);
     let modulus = 10u64.pow(u32::try_from(width).unwrap_or(3));
     // 7919 is prime and not 2 or 5, so it is a unit modulo any power of ten.
-    (0..n as u64)
-        .map(|i| u32::try_from((i * 7919 + 4111) % modulus).unwrap_or(u32::MAX))
-        .collect()
+    (0..n as u64).map(|i| u32::try_from((i * 7919 + 4111) % modulus).unwrap_or(u32::MAX)).collect()
 }
 
 /// The shape an answer must take: one claim per line, words joined by single
@@ -76,10 +74,7 @@ pub fn parse_answer(output: &str) -> Vec<(String, Vec<u32>)> {
             claim.push_str(rest.get(..open).unwrap_or_default());
             let after = rest.get(open + 2..).unwrap_or_default();
             let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-            match (
-                digits.parse::<u32>(),
-                after.get(digits.len()..).and_then(|s| s.strip_prefix(']')),
-            ) {
+            match (digits.parse::<u32>(), after.get(digits.len()..).and_then(|s| s.strip_prefix(']'))) {
                 (Ok(id), Some(tail)) => {
                     if !ids.contains(&id) {
                         ids.push(id);
@@ -161,19 +156,10 @@ pub fn resolve(text: &str, segments: &[Segment], parsed: &[(String, Vec<u32>)]) 
             cited.push(citation.id);
             citations.push(citation);
         }
-        sentences.push(AnswerSentence {
-            text: claim.clone(),
-            citations: cited,
-        });
+        sentences.push(AnswerSentence { text: claim.clone(), citations: cited });
     }
     let text_out = sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
-    (
-        Answer {
-            text: text_out,
-            sentences,
-        },
-        citations,
-    )
+    (Answer { text: text_out, sentences }, citations)
 }
 
 /// Check a citation against the source: the span lies on char boundaries of
@@ -183,10 +169,7 @@ pub fn verify(text: &str, claim: &str, c: &mut Citation) {
     c.valid = false;
     c.reason = None;
     let Some(actual) = text.get(c.start..c.end) else {
-        c.reason = Some(format!(
-            "out_of_bounds: {}..{} is not a span of the text",
-            c.start, c.end
-        ));
+        c.reason = Some(format!("out_of_bounds: {}..{} is not a span of the text", c.start, c.end));
         return;
     };
     if actual != c.quote || actual.is_empty() {
@@ -249,21 +232,12 @@ mod tests {
             .unwrap();
         assert!(re.is_match("Bitcoin is a peer-to-peer cash system. [S3]\n"));
         assert!(re.is_match("One line here. [S2]\nAnother line here. [S12]\n"));
-        assert!(
-            !re.is_match("Bitcoin is a peer-to-peer cash system. [S4]\n"),
-            "4 labels no segment"
-        );
-        assert!(
-            !re.is_match("Bitcoin is a peer-to-peer cash system. [S1][S3]\n"),
-            "one citation a claim"
-        );
+        assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S4]\n"), "4 labels no segment");
+        assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S1][S3]\n"), "one citation a claim");
         assert!(!re.is_match("Bitcoin is a peer-to-peer cash system.\n"));
         assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S13]\n"));
         assert!(!re.is_match("Padded      with spaces. [S1]\n"));
-        assert!(
-            !re.is_match("Two sentences here. Then more. [S1]\n"),
-            "one claim per line"
-        );
+        assert!(!re.is_match("Two sentences here. Then more. [S1]\n"), "one claim per line");
         assert!(!re.is_match("No final stop here [S1]\n"));
     }
 
@@ -277,11 +251,7 @@ mod tests {
     #[test]
     fn resolves_citations_and_flags_unsupported_and_unknown_ones() {
         let text = "Bitcoin uses proof-of-work to order transactions. The sky is blue today.";
-        let pages = [PageSpan {
-            number: 1,
-            start: 0,
-            end: text.len(),
-        }];
+        let pages = [PageSpan { number: 1, start: 0, end: text.len() }];
         let segs = segment(text, &pages);
         let parsed = vec![("Proof-of-work orders the transactions.".to_owned(), vec![1, 2, 7])];
         let (answer, cites) = resolve(text, &segs, &parsed);

@@ -22,10 +22,7 @@ pub fn segment(text: &str, pages: &[PageSpan]) -> Vec<Segment> {
             continue;
         };
         let span = match pending.take() {
-            Some(p) => Span {
-                start: p.start,
-                end: span.end,
-            },
+            Some(p) => Span { start: p.start, end: span.end },
             None => span,
         };
         if span.len() < MIN_SEGMENT_BYTES && !crosses_paragraph(text, span) {
@@ -36,17 +33,7 @@ pub fn segment(text: &str, pages: &[PageSpan]) -> Vec<Segment> {
     }
     if let Some(p) = pending {
         match spans.last_mut() {
-            Some(last)
-                if !crosses_paragraph(
-                    text,
-                    Span {
-                        start: last.start,
-                        end: p.end,
-                    },
-                ) =>
-            {
-                last.end = p.end
-            }
+            Some(last) if !crosses_paragraph(text, Span { start: last.start, end: p.end }) => last.end = p.end,
             _ => spans.push(p),
         }
     }
@@ -81,10 +68,7 @@ fn trimmed(text: &str, start: usize, end: usize) -> Option<Span> {
     let piece = text.get(start..end)?;
     let lead = piece.len() - piece.trim_start().len();
     let body = piece.trim();
-    (!body.is_empty()).then(|| Span {
-        start: start + lead,
-        end: start + lead + body.len(),
-    })
+    (!body.is_empty()).then(|| Span { start: start + lead, end: start + lead + body.len() })
 }
 
 fn crosses_paragraph(text: &str, span: Span) -> bool {
@@ -99,11 +83,8 @@ fn split_long(text: &str, span: Span) -> Vec<Span> {
         let Some(window) = text.get(rest.start..floor_boundary(text, rest.start + MAX_SEGMENT_BYTES)) else {
             break;
         };
-        let cut = window
-            .rfind('\n')
-            .or_else(|| window.rfind(' '))
-            .filter(|&c| c > MIN_SEGMENT_BYTES)
-            .unwrap_or(window.len());
+        let cut =
+            window.rfind('\n').or_else(|| window.rfind(' ')).filter(|&c| c > MIN_SEGMENT_BYTES).unwrap_or(window.len());
         if let Some(head) = trimmed(text, rest.start, rest.start + cut) {
             out.push(head);
         }
@@ -134,11 +115,7 @@ mod tests {
     #[test]
     fn sentences_continue_across_wrapped_lines_but_not_blank_lines() {
         let text = "The system is\nsecure as long as honest nodes dominate. A second sentence here.\n\nNew paragraph starts now.";
-        let pages = [PageSpan {
-            number: 1,
-            start: 0,
-            end: text.len(),
-        }];
+        let pages = [PageSpan { number: 1, start: 0, end: text.len() }];
         let segs = segment(text, &pages);
         assert_eq!(
             texts(text, &segs),
@@ -154,14 +131,7 @@ mod tests {
     #[test]
     fn short_fragments_join_the_next_sentence() {
         let text = "1. Introduction to the topic of this paper.";
-        let segs = segment(
-            text,
-            &[PageSpan {
-                number: 1,
-                start: 0,
-                end: text.len(),
-            }],
-        );
+        let segs = segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
         assert_eq!(texts(text, &segs), vec![text]);
     }
 
@@ -169,18 +139,7 @@ mod tests {
     fn long_runs_are_cut_on_char_boundaries_with_pages() {
         let text = format!("{}\n\n{}", "é".repeat(10), "数据 ".repeat(400));
         let p2 = text.find('数').unwrap();
-        let pages = [
-            PageSpan {
-                number: 1,
-                start: 0,
-                end: 20,
-            },
-            PageSpan {
-                number: 2,
-                start: p2,
-                end: text.len(),
-            },
-        ];
+        let pages = [PageSpan { number: 1, start: 0, end: 20 }, PageSpan { number: 2, start: p2, end: text.len() }];
         let segs = segment(&text, &pages);
         assert!(segs.len() > 2);
         for s in &segs {

@@ -157,18 +157,7 @@ mod tests {
 
     #[test]
     fn page_at_finds_the_page_that_holds_an_offset() {
-        let pages = [
-            PageSpan {
-                number: 1,
-                start: 0,
-                end: 10,
-            },
-            PageSpan {
-                number: 2,
-                start: 12,
-                end: 20,
-            },
-        ];
+        let pages = [PageSpan { number: 1, start: 0, end: 10 }, PageSpan { number: 2, start: 12, end: 20 }];
         assert_eq!(page_at(&pages, 0), 1);
         assert_eq!(page_at(&pages, 9), 1);
         assert_eq!(page_at(&pages, 12), 2);

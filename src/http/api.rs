@@ -33,9 +33,7 @@ pub async fn healthz(state: State) -> HttpResponse {
 async fn create_document(state: State, body: Multipart) -> AppResult<HttpResponse> {
     let up = upload::read(body, state.max_upload_bytes).await?;
     let doc = state.docent.ingest(&up.filename, up.bytes, up.password).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/documents/{}", doc.id)))
-        .json(doc))
+    Ok(HttpResponse::Created().insert_header((header::LOCATION, format!("/api/v1/documents/{}", doc.id))).json(doc))
 }
 
 async fn list_documents(state: State) -> AppResult<HttpResponse> {
@@ -53,9 +51,7 @@ async fn delete_document(state: State, id: web::Path<String>) -> AppResult<HttpR
 
 async fn get_text(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
     let doc = state.docent.text(&id).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body(doc.text))
+    Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(doc.text))
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,14 +73,9 @@ async fn create_analysis(
     body: web::Json<AnalysisRequest>,
 ) -> AppResult<HttpResponse> {
     let req = body.into_inner();
-    let spec = TaskSpec {
-        task: req.task,
-        question: req.question,
-    };
+    let spec = TaskSpec { task: req.task, question: req.question };
     let analysis = state.docent.analyze(&id, req.pipeline, spec).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::LOCATION, format!("/api/v1/analyses/{}", analysis.id)))
-        .json(analysis))
+    Ok(HttpResponse::Ok().insert_header((header::LOCATION, format!("/api/v1/analyses/{}", analysis.id))).json(analysis))
 }
 
 async fn list_analyses(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {

@@ -26,11 +26,7 @@ pub type State = web::Data<AppState>;
 
 impl AppState {
     pub fn new(docent: Docent, max_upload_bytes: usize) -> anyhow::Result<Arc<Self>> {
-        Ok(Arc::new(Self {
-            docent,
-            tera: pages::templates()?,
-            max_upload_bytes,
-        }))
+        Ok(Arc::new(Self { docent, tera: pages::templates()?, max_upload_bytes }))
     }
 }
 

@@ -34,14 +34,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/documents/{id}/analyze", web::post().to(analyze_form))
         .route("/documents/{id}/delete", web::post().to(delete_form))
         .route("/analyses/{id}", web::get().to(analysis_page))
-        .route(
-            "/static/style.css",
-            web::get().to(|| async { asset("text/css", STYLE_CSS) }),
-        )
-        .route(
-            "/static/app.js",
-            web::get().to(|| async { asset("text/javascript", APP_JS) }),
-        );
+        .route("/static/style.css", web::get().to(|| async { asset("text/css", STYLE_CSS) }))
+        .route("/static/app.js", web::get().to(|| async { asset("text/javascript", APP_JS) }));
 }
 
 fn asset(mime: &str, body: &'static str) -> HttpResponse {
@@ -55,15 +49,11 @@ fn render(state: &State, name: &str, view: &impl Serialize, status: u16) -> AppR
     let ctx = tera::Context::from_serialize(view).map_err(AppError::internal)?;
     let html = state.tera.render(name, &ctx).map_err(AppError::internal)?;
     let status = actix_web::http::StatusCode::from_u16(status).unwrap_or_default();
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html))
 }
 
 fn see_other(location: String) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
 #[derive(Serialize)]
@@ -74,10 +64,7 @@ struct ErrorView<'a> {
 
 impl<'a> From<&'a AppError> for ErrorView<'a> {
     fn from(e: &'a AppError) -> Self {
-        Self {
-            code: e.code.as_str(),
-            message: &e.message,
-        }
+        Self { code: e.code.as_str(), message: &e.message }
     }
 }
 
@@ -169,36 +156,18 @@ fn page_views<'a>(doc: &'a DocText, marks: &[(usize, usize, String, bool)]) -> V
                     continue;
                 }
                 if let Some(t) = doc.text.get(at..*start) {
-                    pieces.push(Piece {
-                        text: t,
-                        anchor: None,
-                        cites: String::new(),
-                        valid: true,
-                    });
+                    pieces.push(Piece { text: t, anchor: None, cites: String::new(), valid: true });
                 }
                 if let Some(t) = doc.text.get(*start..*end) {
                     let anchor = Some(format!("span-{start}-{end}"));
-                    pieces.push(Piece {
-                        text: t,
-                        anchor,
-                        cites: cites.clone(),
-                        valid: *valid,
-                    });
+                    pieces.push(Piece { text: t, anchor, cites: cites.clone(), valid: *valid });
                     at = *end;
                 }
             }
             if let Some(t) = doc.text.get(at..p.end) {
-                pieces.push(Piece {
-                    text: t,
-                    anchor: None,
-                    cites: String::new(),
-                    valid: true,
-                });
+                pieces.push(Piece { text: t, anchor: None, cites: String::new(), valid: true });
             }
-            PageView {
-                number: p.number,
-                pieces,
-            }
+            PageView { number: p.number, pieces }
         })
         .collect()
 }
@@ -263,10 +232,7 @@ struct AnalyzeForm {
 
 async fn analyze_form(state: State, id: web::Path<String>, form: web::Form<AnalyzeForm>) -> AppResult<HttpResponse> {
     let form = form.into_inner();
-    let spec = TaskSpec {
-        task: form.task,
-        question: form.question,
-    };
+    let spec = TaskSpec { task: form.task, question: form.question };
     match state.docent.analyze(&id, PipelineKind::Full, spec).await {
         Ok(a) => Ok(see_other(format!("/analyses/{}", a.id))),
         Err(e) => document_with(&state, &id, Some(&e)).await,
@@ -351,10 +317,7 @@ async fn analysis_page(state: State, id: web::Path<String>) -> AppResult<HttpRes
             .answer
             .sentences
             .iter()
-            .map(|s| SentenceView {
-                text: &s.text,
-                cites: s.citations.iter().filter_map(link).collect(),
-            })
+            .map(|s| SentenceView { text: &s.text, cites: s.citations.iter().filter_map(link).collect() })
             .collect(),
         valid: a.citations.iter().filter(|c| c.valid).count(),
         total: a.citations.len(),

@@ -31,9 +31,7 @@ pub async fn read(mut multipart: Multipart, max_bytes: usize) -> AppResult<Uploa
                 )))
             }
         };
-        let filename = field
-            .content_disposition()
-            .and_then(|cd| cd.get_filename().map(str::to_owned));
+        let filename = field.content_disposition().and_then(|cd| cd.get_filename().map(str::to_owned));
         let mut buf = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| bad("upload interrupted").with_cause(anyhow::anyhow!("{e}")))?;
@@ -61,9 +59,5 @@ pub async fn read(mut multipart: Multipart, max_bytes: usize) -> AppResult<Uploa
     if bytes.is_empty() && filename == "upload" {
         return Err(AppError::new(ErrorCode::MissingFile, "choose a file to upload"));
     }
-    Ok(Upload {
-        filename,
-        bytes,
-        password,
-    })
+    Ok(Upload { filename, bytes, password })
 }

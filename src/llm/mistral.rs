@@ -57,10 +57,7 @@ const GRAMMAR_EOS_SPELLINGS: &[&str] = &["</s>", "<|endoftext|>", "<|end_of_text
 async fn grammar_stop_ids(model: &Model) -> Vec<u32> {
     let mut ids = Vec::new();
     for spelling in GRAMMAR_EOS_SPELLINGS {
-        if let Ok(toks) = model
-            .tokenize(Either::Right((*spelling).to_owned()), None, false, false, None)
-            .await
-        {
+        if let Ok(toks) = model.tokenize(Either::Right((*spelling).to_owned()), None, false, false, None).await {
             if let [one] = toks.as_slice() {
                 ids.push(*one);
             }
@@ -73,10 +70,7 @@ impl MistralEngine {
     pub async fn load(settings: &MistralSettings) -> anyhow::Result<Self> {
         let path = &settings.model;
         if !path.exists() {
-            bail!(
-                "model not found at {} (run scripts/fetch-models.sh, or pass --model)",
-                path.display()
-            );
+            bail!("model not found at {} (run scripts/fetch-models.sh, or pass --model)", path.display());
         }
         let device = mistralrs::best_device(settings.force_cpu)?;
         let dtype = match (settings.dtype, device.is_cpu()) {
@@ -106,12 +100,7 @@ impl MistralEngine {
             .unwrap_or_else(|| path.display().to_string());
         let grammar_stops = grammar_stop_ids(&model).await;
         tracing::info!(%name, context_limit, native, ?grammar_stops, "model ready");
-        Ok(Self {
-            model,
-            name,
-            context_limit,
-            grammar_stops,
-        })
+        Ok(Self { model, name, context_limit, grammar_stops })
     }
 
     fn messages(req: &GenRequest) -> TextMessages {
@@ -124,24 +113,11 @@ impl MistralEngine {
 /// `GgufModelBuilder` always loads with `ModelDType::Auto`; this is its
 /// pipeline construction with the dtype chosen above.
 async fn load_gguf(path: &Path, dtype: ModelDType, settings: &MistralSettings) -> anyhow::Result<Model> {
-    let dir = path
-        .parent()
-        .map_or_else(|| ".".to_owned(), |d| d.to_string_lossy().into_owned());
-    let file = path
-        .file_name()
-        .ok_or_else(|| anyhow!("bad model path {}", path.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let loader = GGUFLoaderBuilder::new(
-        None,
-        None,
-        dir,
-        vec![file],
-        GGUFSpecificConfig { topology: None },
-        false,
-        None,
-    )
-    .build();
+    let dir = path.parent().map_or_else(|| ".".to_owned(), |d| d.to_string_lossy().into_owned());
+    let file =
+        path.file_name().ok_or_else(|| anyhow!("bad model path {}", path.display()))?.to_string_lossy().into_owned();
+    let loader =
+        GGUFLoaderBuilder::new(None, None, dir, vec![file], GGUFSpecificConfig { topology: None }, false, None).build();
     let device = mistralrs::best_device(settings.force_cpu)?;
     let pipeline = loader
         .load_model_from_hf(
@@ -158,11 +134,7 @@ async fn load_gguf(path: &Path, dtype: ModelDType, settings: &MistralSettings) -
     let scheduler = SchedulerConfig::DefaultScheduler {
         method: DefaultSchedulerMethod::Fixed(settings.max_num_seqs.max(1).try_into()?),
     };
-    let add = AddModelConfig {
-        engine_config: EngineConfig::default(),
-        mcp_client_config: None,
-        loader_config: None,
-    };
+    let add = AddModelConfig { engine_config: EngineConfig::default(), mcp_client_config: None, loader_config: None };
     Ok(mistralrs::model_builder_trait::build_model_from_pipeline(pipeline, scheduler, add).await)
 }
 
@@ -177,26 +149,19 @@ impl Engine for MistralEngine {
     }
 
     async fn count_tokens(&self, text: &str) -> anyhow::Result<usize> {
-        let ids = self
-            .model
-            .tokenize(Either::Right(text.to_owned()), None, false, false, None)
-            .await?;
+        let ids = self.model.tokenize(Either::Right(text.to_owned()), None, false, false, None).await?;
         Ok(ids.len())
     }
 
     async fn count_prompt_tokens(&self, req: &GenRequest) -> anyhow::Result<usize> {
-        let ids = self
-            .model
-            .tokenize(Either::Left(Self::messages(req)), None, true, true, None)
-            .await?;
+        let ids = self.model.tokenize(Either::Left(Self::messages(req)), None, true, true, None).await?;
         Ok(ids.len())
     }
 
     async fn generate(&self, req: GenRequest) -> anyhow::Result<GenOutput> {
         // set_deterministic_sampler resets every sampling setting, so it comes first.
-        let mut builder = RequestBuilder::from(Self::messages(&req))
-            .set_deterministic_sampler()
-            .set_sampler_max_len(req.max_tokens);
+        let mut builder =
+            RequestBuilder::from(Self::messages(&req)).set_deterministic_sampler().set_sampler_max_len(req.max_tokens);
         if let Some(re) = &req.regex {
             builder = builder.set_constraint(Constraint::Regex(re.clone()));
             if !self.grammar_stops.is_empty() {
@@ -204,11 +169,7 @@ impl Engine for MistralEngine {
             }
         }
         let response = self.model.send_chat_request(builder).await?;
-        let text = response
-            .choices
-            .first()
-            .and_then(|c| c.message.content.clone())
-            .unwrap_or_default();
+        let text = response.choices.first().and_then(|c| c.message.content.clone()).unwrap_or_default();
         let usage = &response.usage;
         Ok(GenOutput {
             text,

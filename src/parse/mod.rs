@@ -44,10 +44,7 @@ pub fn sniff(filename: &str, bytes: &[u8]) -> AppResult<MediaType> {
         return Ok(MediaType::Pdf);
     }
     if lower.ends_with(".pdf") {
-        return Err(AppError::new(
-            ErrorCode::PdfCorrupt,
-            "the file is named .pdf but is not a PDF (no %PDF- header)",
-        ));
+        return Err(AppError::new(ErrorCode::PdfCorrupt, "the file is named .pdf but is not a PDF (no %PDF- header)"));
     }
     let is_markdown = [".md", ".markdown"].iter().any(|e| lower.ends_with(e));
     let looks_textual = decode_text(bytes).is_ok();
@@ -76,10 +73,7 @@ pub fn parse(media: MediaType, bytes: &[u8], password: Option<&str>) -> AppResul
         return Err(match media {
             MediaType::Pdf => AppError::new(
                 ErrorCode::PdfNoTextLayer,
-                format!(
-                    "the PDF has {} page(s) but no text layer (scanned images?); OCR it first",
-                    raw_pages.len()
-                ),
+                format!("the PDF has {} page(s) but no text layer (scanned images?); OCR it first", raw_pages.len()),
             ),
             _ => AppError::new(ErrorCode::DocumentEmpty, "the document contains no text"),
         });
@@ -100,26 +94,14 @@ fn assemble(raw_pages: &[String]) -> ParsedText {
         let start = text.len();
         text.push_str(&page);
         let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        pages.push(PageSpan {
-            number,
-            start,
-            end: text.len(),
-        });
+        pages.push(PageSpan { number, start, end: text.len() });
     }
-    ParsedText {
-        text,
-        pages,
-        warnings: Vec::new(),
-    }
+    ParsedText { text, pages, warnings: Vec::new() }
 }
 
 fn decode_text(bytes: &[u8]) -> AppResult<String> {
-    let invalid = || {
-        AppError::new(
-            ErrorCode::InvalidEncoding,
-            "the text is not valid UTF-8 or UTF-16 (with a byte-order mark)",
-        )
-    };
+    let invalid =
+        || AppError::new(ErrorCode::InvalidEncoding, "the text is not valid UTF-8 or UTF-16 (with a byte-order mark)");
     let utf16 = |le: bool, body: &[u8]| -> AppResult<String> {
         let units: Vec<u16> = body
             .chunks_exact(2)
@@ -184,14 +166,8 @@ mod tests {
 
     #[test]
     fn binary_and_empty_files_get_specific_errors() {
-        assert_eq!(
-            sniff("x.bin", &[0xff, 0x00, 0x12]).unwrap_err().code,
-            ErrorCode::UnsupportedMediaType
-        );
-        assert_eq!(
-            parse(MediaType::PlainText, b" \n\n ", None).unwrap_err().code,
-            ErrorCode::DocumentEmpty
-        );
+        assert_eq!(sniff("x.bin", &[0xff, 0x00, 0x12]).unwrap_err().code, ErrorCode::UnsupportedMediaType);
+        assert_eq!(parse(MediaType::PlainText, b" \n\n ", None).unwrap_err().code, ErrorCode::DocumentEmpty);
     }
 
     #[test]

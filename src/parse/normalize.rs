@@ -41,10 +41,8 @@ pub fn normalize_page(raw: &str) -> String {
         }
     }
 
-    let lines: Vec<String> = clean
-        .split('\n')
-        .map(|l| l.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" "))
-        .collect();
+    let lines: Vec<String> =
+        clean.split('\n').map(|l| l.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")).collect();
 
     let mut out = String::with_capacity(clean.len());
     let mut blank_run = 0usize;

@@ -32,10 +32,7 @@ pub struct FullContext {
 
 impl FullContext {
     pub fn new(engine: Arc<dyn Engine>, max_answer_tokens: usize) -> Self {
-        Self {
-            engine,
-            max_answer_tokens,
-        }
+        Self { engine, max_answer_tokens }
     }
 
     fn request(&self, numbered: &str, labels: &[u32], task: &TaskSpec) -> GenRequest {
@@ -102,10 +99,7 @@ impl Pipeline for FullContext {
         tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
         let parsed = cite::labels_to_segments(cite::parse_answer(&out.text), &labels, &segments);
         if parsed.is_empty() {
-            return Err(AppError::new(
-                ErrorCode::EngineFailed,
-                "the model returned an empty answer",
-            ));
+            return Err(AppError::new(ErrorCode::EngineFailed, "the model returned an empty answer"));
         }
         let (answer, citations) = cite::resolve(doc.text, &segments, &parsed);
         let total_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -113,15 +107,8 @@ impl Pipeline for FullContext {
             model: self.engine.model_name().to_owned(),
             answer,
             citations,
-            usage: Usage {
-                prompt_tokens: out.prompt_tokens,
-                completion_tokens: out.completion_tokens,
-            },
-            timings: Timings {
-                prefill_ms: out.prefill_ms,
-                decode_ms: out.decode_ms,
-                total_ms,
-            },
+            usage: Usage { prompt_tokens: out.prompt_tokens, completion_tokens: out.completion_tokens },
+            timings: Timings { prefill_ms: out.prefill_ms, decode_ms: out.decode_ms, total_ms },
         })
     }
 }

@@ -55,10 +55,7 @@ impl Store {
         let conn = Connection::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self {
-            root: root.to_owned(),
-            db: Mutex::new(conn),
-        })
+        Ok(Self { root: root.to_owned(), db: Mutex::new(conn) })
     }
 
     fn conn(&self) -> anyhow::Result<MutexGuard<'_, Connection>> {
@@ -107,10 +104,8 @@ impl Store {
 
     /// The page map of a document, or `None` when there is no such document.
     pub fn get_pages(&self, id: &str) -> anyhow::Result<Option<Vec<PageSpan>>> {
-        let json: Option<String> = self
-            .conn()?
-            .query_row("SELECT page_map FROM documents WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?;
+        let json: Option<String> =
+            self.conn()?.query_row("SELECT page_map FROM documents WHERE id = ?1", [id], |r| r.get(0)).optional()?;
         json.map(|j| serde_json::from_str(&j).map_err(Into::into)).transpose()
     }
 
@@ -133,10 +128,8 @@ impl Store {
     }
 
     pub fn get_analysis(&self, id: &str) -> anyhow::Result<Option<Analysis>> {
-        let body: Option<String> = self
-            .conn()?
-            .query_row("SELECT body FROM analyses WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?;
+        let body: Option<String> =
+            self.conn()?.query_row("SELECT body FROM analyses WHERE id = ?1", [id], |r| r.get(0)).optional()?;
         body.map(|b| serde_json::from_str(&b).map_err(Into::into)).transpose()
     }
 
@@ -173,7 +166,6 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(dir.join(name))
-        .map_err(|e| anyhow!("writing {}: {}", dir.join(name).display(), e.error))?;
+    tmp.persist(dir.join(name)).map_err(|e| anyhow!("writing {}: {}", dir.join(name).display(), e.error))?;
     Ok(())
 }

@@ -19,10 +19,7 @@ pub struct Browser {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 impl Browser {
@@ -39,10 +36,7 @@ impl Browser {
         let http = reqwest::Client::new();
         let started = Instant::now();
         while http.get(format!("{base}/status")).send().await.is_err() {
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(30),
-                "chromedriver did not start"
-            );
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile = tempfile::tempdir()?;
@@ -63,13 +57,7 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}
         }}});
-        let mut me = Self {
-            driver,
-            base,
-            session: String::new(),
-            http,
-            _profile: profile,
-        };
+        let mut me = Self { driver, base, session: String::new(), http, _profile: profile };
         let v = me.call(reqwest::Method::POST, "/session", Some(caps)).await?;
         me.session = v["sessionId"].as_str().unwrap_or_default().to_owned();
         anyhow::ensure!(!me.session.is_empty(), "no session: {v}");
@@ -94,66 +82,37 @@ impl Browser {
     }
 
     pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
-        self.call(reqwest::Method::POST, &self.s("/url"), Some(json!({"url": url})))
-            .await
-            .map(drop)
+        self.call(reqwest::Method::POST, &self.s("/url"), Some(json!({"url": url}))).await.map(drop)
     }
 
     pub async fn find(&self, css: &str) -> anyhow::Result<String> {
         let v = self
-            .call(
-                reqwest::Method::POST,
-                &self.s("/element"),
-                Some(json!({"using": "css selector", "value": css})),
-            )
+            .call(reqwest::Method::POST, &self.s("/element"), Some(json!({"using": "css selector", "value": css})))
             .await?;
-        v[ELEMENT_KEY]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow::anyhow!("no element {css}"))
+        v[ELEMENT_KEY].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("no element {css}"))
     }
 
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         let el = self.find(css).await?;
-        self.call(
-            reqwest::Method::POST,
-            &self.s(&format!("/element/{el}/click")),
-            Some(json!({})),
-        )
-        .await
-        .map(drop)
+        self.call(reqwest::Method::POST, &self.s(&format!("/element/{el}/click")), Some(json!({}))).await.map(drop)
     }
 
     pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
         let el = self.find(css).await?;
-        self.call(
-            reqwest::Method::POST,
-            &self.s(&format!("/element/{el}/value")),
-            Some(json!({"text": text})),
-        )
-        .await
-        .map(drop)
+        self.call(reqwest::Method::POST, &self.s(&format!("/element/{el}/value")), Some(json!({"text": text})))
+            .await
+            .map(drop)
     }
 
     pub async fn eval(&self, script: &str) -> anyhow::Result<Value> {
-        self.call(
-            reqwest::Method::POST,
-            &self.s("/execute/sync"),
-            Some(json!({"script": script, "args": []})),
-        )
-        .await
+        self.call(reqwest::Method::POST, &self.s("/execute/sync"), Some(json!({"script": script, "args": []}))).await
     }
 
     /// Wait until `location.pathname` starts with `prefix` (after a form post).
     pub async fn wait_for_path(&self, prefix: &str, timeout: Duration) -> anyhow::Result<String> {
         let started = Instant::now();
         loop {
-            let path = self
-                .eval("return location.pathname")
-                .await?
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+            let path = self.eval("return location.pathname").await?.as_str().unwrap_or_default().to_owned();
             let ready = self.eval("return document.readyState").await?;
             if path.starts_with(prefix) && ready == "complete" {
                 return Ok(path);

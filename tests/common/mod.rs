@@ -34,12 +34,7 @@ pub fn models_dir() -> PathBuf {
 pub fn default_model() -> PathBuf {
     let dir = models_dir();
     let model = dir.join(DEFAULT_MODEL_FILE);
-    assert!(
-        model.is_file(),
-        "{} is missing: run scripts/fetch-models.sh {}",
-        model.display(),
-        dir.display()
-    );
+    assert!(model.is_file(), "{} is missing: run scripts/fetch-models.sh {}", model.display(), dir.display());
     model
 }
 
@@ -70,10 +65,7 @@ impl TestServer {
         let (server, addr) = docent::start_server(state, settings.addr).expect("bind");
         let handle = server.handle();
         tokio::spawn(server);
-        Self {
-            base: format!("http://{addr}"),
-            handle,
-        }
+        Self { base: format!("http://{addr}"), handle }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -96,12 +88,7 @@ pub fn client() -> reqwest::Client {
 pub async fn upload(server: &TestServer, name: &str, bytes: Vec<u8>) -> reqwest::Response {
     let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
     let form = reqwest::multipart::Form::new().part("file", part);
-    client()
-        .post(server.url("/api/v1/documents"))
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload request")
+    client().post(server.url("/api/v1/documents")).multipart(form).send().await.expect("upload request")
 }
 
 /// `POST /api/v1/documents/{id}/analyses` with a JSON body.
@@ -116,14 +103,7 @@ pub async fn analyze(server: &TestServer, id: &str, body: serde_json::Value) -> 
 
 /// `GET path` as JSON.
 pub async fn get_json(server: &TestServer, path: &str) -> serde_json::Value {
-    client()
-        .get(server.url(path))
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON body")
+    client().get(server.url(path)).send().await.expect("GET").json().await.expect("JSON body")
 }
 
 /// `GET path` as text (pages, HTML).
@@ -134,11 +114,7 @@ pub async fn get_html(server: &TestServer, path: &str) -> String {
 
 /// The normalised text of a document, as the API serves it.
 pub async fn text_of(server: &TestServer, id: &str) -> String {
-    let resp = client()
-        .get(server.url(&format!("/api/v1/documents/{id}/text")))
-        .send()
-        .await
-        .expect("GET text");
+    let resp = client().get(server.url(&format!("/api/v1/documents/{id}/text"))).send().await.expect("GET text");
     resp.text().await.expect("text body")
 }
 
@@ -153,10 +129,7 @@ pub struct ScriptedEngine {
 
 impl ScriptedEngine {
     pub fn new(context_limit: usize) -> Self {
-        Self {
-            context_limit,
-            delay: std::time::Duration::ZERO,
-        }
+        Self { context_limit, delay: std::time::Duration::ZERO }
     }
 }
 
@@ -182,28 +155,14 @@ impl Engine for ScriptedEngine {
         tokio::time::sleep(self.delay).await;
         let mut text = String::new();
         // Document lines end with their marker: "sentence text [S4111]".
-        let lines: Vec<&str> = req
-            .user
-            .lines()
-            .filter(|l| l.ends_with(']') && l.contains(" [S"))
-            .collect();
+        let lines: Vec<&str> = req.user.lines().filter(|l| l.ends_with(']') && l.contains(" [S")).collect();
         for line in lines.iter().take(2) {
             text.push_str(line);
             text.push('\n');
         }
         // One claim citing an unrelated segment: verification must flag it.
-        let first_marker = lines
-            .first()
-            .and_then(|l| l.rsplit_once(' '))
-            .map_or("[S0]", |(_, m)| m);
-        text.push_str(&format!(
-            "Quantum chromodynamics governs hadron spectra. {first_marker}\n"
-        ));
-        Ok(GenOutput {
-            prompt_tokens: 10,
-            completion_tokens: 5,
-            text,
-            ..GenOutput::default()
-        })
+        let first_marker = lines.first().and_then(|l| l.rsplit_once(' ')).map_or("[S0]", |(_, m)| m);
+        text.push_str(&format!("Quantum chromodynamics governs hadron spectra. {first_marker}\n"));
+        Ok(GenOutput { prompt_tokens: 10, completion_tokens: 5, text, ..GenOutput::default() })
     }
 }

@@ -38,23 +38,12 @@ async fn uploads_lists_serves_text_and_deletes_a_pdf() {
     assert!(text.contains("A purely peer-to-peer version of electronic cash"));
     assert_eq!(text.chars().count() as u64, doc["chars"].as_u64().unwrap());
 
-    let del = client()
-        .delete(s.url(&format!("/api/v1/documents/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let del = client().delete(s.url(&format!("/api/v1/documents/{id}"))).send().await.unwrap();
     assert_eq!(del.status(), 204);
-    let gone = client()
-        .get(s.url(&format!("/api/v1/documents/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let gone = client().get(s.url(&format!("/api/v1/documents/{id}"))).send().await.unwrap();
     assert_eq!(gone.status(), 404);
     assert_eq!(json_of(gone).await["error"]["code"], "document_not_found");
-    assert!(
-        !dir.path().join("docs").join(id).exists(),
-        "files of a deleted document remain"
-    );
+    assert!(!dir.path().join("docs").join(id).exists(), "files of a deleted document remain");
     s.stop().await;
 }
 
@@ -64,18 +53,8 @@ async fn bad_uploads_get_stable_error_codes() {
     let s = server(dir.path(), 100_000).await;
     let cases: [(&str, Vec<u8>, u16, &str); 4] = [
         ("fake.pdf", b"not a pdf at all".to_vec(), 422, "pdf_corrupt"),
-        (
-            "scan.pdf",
-            read_corpus("scanned_no_textlayer_docling_ocr_test.pdf"),
-            422,
-            "pdf_no_text_layer",
-        ),
-        (
-            "locked.pdf",
-            read_corpus("encrypted_rc4_userpw-openpassword.pdf"),
-            422,
-            "pdf_encrypted",
-        ),
+        ("scan.pdf", read_corpus("scanned_no_textlayer_docling_ocr_test.pdf"), 422, "pdf_no_text_layer"),
+        ("locked.pdf", read_corpus("encrypted_rc4_userpw-openpassword.pdf"), 422, "pdf_encrypted"),
         ("blob.bin", vec![0, 159, 146, 150, 0, 1], 415, "unsupported_media_type"),
     ];
     for (name, bytes, status, code) in cases {
@@ -101,15 +80,8 @@ async fn encrypted_pdf_opens_with_a_password_field() {
     let s = server(dir.path(), 100_000).await;
     let part =
         reqwest::multipart::Part::bytes(read_corpus("encrypted_rc4_userpw-openpassword.pdf")).file_name("locked.pdf");
-    let form = reqwest::multipart::Form::new()
-        .part("file", part)
-        .text("password", "openpassword");
-    let resp = client()
-        .post(s.url("/api/v1/documents"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let form = reqwest::multipart::Form::new().part("file", part).text("password", "openpassword");
+    let resp = client().post(s.url("/api/v1/documents")).multipart(form).send().await.unwrap();
     assert_eq!(resp.status(), 201);
     s.stop().await;
 }
@@ -127,25 +99,15 @@ async fn analysis_resolves_and_verifies_citations_and_flags_unsupported_ones() {
     let cites = a["citations"].as_array().unwrap();
     assert_eq!(cites.len(), 3);
     for c in cites {
-        let (start, end) = (
-            c["start"].as_u64().unwrap() as usize,
-            c["end"].as_u64().unwrap() as usize,
-        );
+        let (start, end) = (c["start"].as_u64().unwrap() as usize, c["end"].as_u64().unwrap() as usize);
         assert_eq!(&text[start..end], c["quote"].as_str().unwrap());
     }
     assert_eq!(cites[0]["valid"], true);
     assert_eq!(cites[0]["page"], 1);
-    assert_eq!(
-        cites[2]["valid"], false,
-        "a claim unrelated to its span must not verify"
-    );
+    assert_eq!(cites[2]["valid"], false, "a claim unrelated to its span must not verify");
     assert!(cites[2]["reason"].as_str().unwrap().starts_with("unsupported"));
-    let sentence_cites: Vec<Value> = a["answer"]["sentences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["citations"].clone())
-        .collect();
+    let sentence_cites: Vec<Value> =
+        a["answer"]["sentences"].as_array().unwrap().iter().map(|s| s["citations"].clone()).collect();
     assert_eq!(sentence_cites, vec![json!([1]), json!([2]), json!([3])]);
 
     let again = get_json(&s, &format!("/api/v1/analyses/{}", a["id"].as_str().unwrap())).await;
@@ -172,11 +134,8 @@ async fn malformed_requests_get_json_errors() {
     let s = server(dir.path(), 100_000).await;
     let doc = json_of(upload(&s, "note.txt", b"Docent reads whole documents and cites them.".to_vec()).await).await;
     let url = s.url(&format!("/api/v1/documents/{}/analyses", doc["id"].as_str().unwrap()));
-    for body in [
-        json!({"task": "poem"}),
-        json!({"task": "question"}),
-        json!({"task": "summary", "pipeline": "magic"}),
-    ] {
+    for body in [json!({"task": "poem"}), json!({"task": "question"}), json!({"task": "summary", "pipeline": "magic"})]
+    {
         let resp = client().post(&url).json(&body).send().await.unwrap();
         assert_eq!(resp.status(), 400, "{body}");
         assert_eq!(json_of(resp).await["error"]["code"], "invalid_request", "{body}");
@@ -201,11 +160,7 @@ async fn documents_and_analyses_survive_a_restart() {
     let a2 = get_json(&s, &format!("/api/v1/analyses/{}", a["id"].as_str().unwrap())).await;
     assert_eq!(a2, a);
     let original = std::fs::read(dir.path().join("docs").join(&id).join("original.pdf")).unwrap();
-    assert_eq!(
-        original,
-        read_corpus("bitcoin.pdf"),
-        "the original upload is kept byte for byte"
-    );
+    assert_eq!(original, read_corpus("bitcoin.pdf"), "the original upload is kept byte for byte");
     s.stop().await;
 }
 
@@ -233,28 +188,20 @@ async fn pages_render_uploads_and_escape_document_text() {
 
     let id = location.rsplit('/').next().unwrap();
     let form = [("task", "summary")];
-    let resp = client()
-        .post(s.url(&format!("/documents/{id}/analyze")))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let resp = client().post(s.url(&format!("/documents/{id}/analyze"))).form(&form).send().await.unwrap();
     assert_eq!(resp.status(), 303);
     let analysis_url = resp.headers()["location"].to_str().unwrap().to_owned();
     let html = get_html(&s, &analysis_url).await;
-    assert!(
-        html.contains("<mark id=\"span-"),
-        "cited span is not marked in the source"
-    );
+    assert!(html.contains("<mark id=\"span-"), "cited span is not marked in the source");
     assert!(html.contains("class=\"cite valid\""));
     assert!(html.contains("class=\"cite invalid\""));
 
     let bad = client()
         .post(s.url("/upload"))
-        .multipart(reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(b"nope".to_vec()).file_name("x.pdf"),
-        ))
+        .multipart(
+            reqwest::multipart::Form::new()
+                .part("file", reqwest::multipart::Part::bytes(b"nope".to_vec()).file_name("x.pdf")),
+        )
         .send()
         .await
         .unwrap();
@@ -268,10 +215,7 @@ async fn a_full_queue_answers_503_with_retry_after_and_the_admitted_analysis_com
     let dir = tempfile::tempdir().unwrap();
     let mut settings = settings(dir.path());
     settings.max_queued = 1;
-    let engine = ScriptedEngine {
-        context_limit: 100_000,
-        delay: std::time::Duration::from_secs(2),
-    };
+    let engine = ScriptedEngine { context_limit: 100_000, delay: std::time::Duration::from_secs(2) };
     let s = TestServer::start(&settings, Arc::new(engine)).await;
     let doc = json_of(upload(&s, "note.txt", b"Docent reads whole documents and cites them.".to_vec()).await).await;
     let id = doc["id"].as_str().unwrap();

@@ -13,31 +13,19 @@ use crate::common::{client, corpus, settings, ScriptedEngine, TestServer};
 
 async fn flow(b: &Browser, s: &TestServer) -> anyhow::Result<()> {
     b.goto(&s.url("/")).await?;
-    b.type_into("#file", &corpus("bitcoin.pdf").display().to_string())
-        .await?;
+    b.type_into("#file", &corpus("bitcoin.pdf").display().to_string()).await?;
     b.click("form.upload button[type=submit]").await?;
     b.wait_for_path("/documents/", Duration::from_secs(60)).await?;
     let meta = b.eval("return document.querySelector('.meta').textContent").await?;
     let meta = meta.as_str().unwrap_or_default();
-    anyhow::ensure!(
-        meta.contains("9 pages") && meta.contains("tokens"),
-        "document page shows {meta}"
-    );
+    anyhow::ensure!(meta.contains("9 pages") && meta.contains("tokens"), "document page shows {meta}");
     let page3 = b.eval("return document.getElementById('page-3').textContent").await?;
-    anyhow::ensure!(
-        page3.as_str().unwrap_or_default().contains("Proof-of-Work"),
-        "page 3 text missing"
-    );
+    anyhow::ensure!(page3.as_str().unwrap_or_default().contains("Proof-of-Work"), "page 3 text missing");
 
     b.click("#summarize").await?;
     let analysis_path = b.wait_for_path("/analyses/", Duration::from_secs(120)).await?;
     let id = analysis_path.rsplit('/').next().unwrap_or_default().to_owned();
-    let analysis: Value = client()
-        .get(s.url(&format!("/api/v1/analyses/{id}")))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let analysis: Value = client().get(s.url(&format!("/api/v1/analyses/{id}"))).send().await?.json().await?;
     let first = &analysis["citations"][0];
     anyhow::ensure!(first["valid"] == true, "scripted first citation should verify: {first}");
 
@@ -61,13 +49,8 @@ async fn flow(b: &Browser, s: &TestServer) -> anyhow::Result<()> {
         "the URL does not point at the span: {}",
         highlighted[2]
     );
-    let invalid = b
-        .eval("return document.querySelectorAll('a.cite.invalid').length")
-        .await?;
-    anyhow::ensure!(
-        invalid.as_u64() == Some(1),
-        "the unsupported citation is not marked invalid"
-    );
+    let invalid = b.eval("return document.querySelectorAll('a.cite.invalid').length").await?;
+    anyhow::ensure!(invalid.as_u64() == Some(1), "the unsupported citation is not marked invalid");
     Ok(())
 }
 

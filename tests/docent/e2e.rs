@@ -30,28 +30,18 @@ async fn real_model_summarizes_a_real_pdf_with_verified_citations_that_survive_a
     let status = resp.status();
     let a: Value = resp.json().await.unwrap();
     assert_eq!(status, 200, "{a}");
-    eprintln!(
-        "summary in {:?}: {}",
-        started.elapsed(),
-        serde_json::to_string_pretty(&a).unwrap()
-    );
+    eprintln!("summary in {:?}: {}", started.elapsed(), serde_json::to_string_pretty(&a).unwrap());
 
     let cites = a["citations"].as_array().unwrap();
     assert!(!cites.is_empty(), "the answer cites nothing");
     let sentences = a["answer"]["sentences"].as_array().unwrap();
     assert!(!sentences.is_empty());
     for s in sentences {
-        assert!(
-            !s["citations"].as_array().unwrap().is_empty(),
-            "an uncited sentence: {s}"
-        );
+        assert!(!s["citations"].as_array().unwrap().is_empty(), "an uncited sentence: {s}");
     }
     for c in cites {
         // Every citation resolves to a real span of the text, verified or not.
-        let (start, end) = (
-            c["start"].as_u64().unwrap() as usize,
-            c["end"].as_u64().unwrap() as usize,
-        );
+        let (start, end) = (c["start"].as_u64().unwrap() as usize, c["end"].as_u64().unwrap() as usize);
         assert_eq!(
             text.get(start..end),
             c["quote"].as_str(),
@@ -78,10 +68,7 @@ async fn real_model_summarizes_a_real_pdf_with_verified_citations_that_survive_a
     assert_eq!(qa["question"], q);
     for sentence in qa["answer"]["sentences"].as_array().unwrap() {
         let refused = sentence["text"] == docent::pipeline::REFUSAL;
-        assert!(
-            refused || !sentence["citations"].as_array().unwrap().is_empty(),
-            "an uncited answer: {sentence}"
-        );
+        assert!(refused || !sentence["citations"].as_array().unwrap().is_empty(), "an uncited answer: {sentence}");
     }
     let listed = get_json(&s, &format!("/api/v1/documents/{id}/analyses")).await;
     assert_eq!(listed.as_array().unwrap().len(), 2);

@@ -26,11 +26,7 @@ fn assert_offsets_valid(p: &docent::domain::ParsedText) {
         last = page.end;
     }
     for s in cite::segment(&p.text, &p.pages) {
-        assert!(
-            s.span.slice(&p.text).is_some(),
-            "segment {} is off char boundaries",
-            s.id
-        );
+        assert!(s.span.slice(&p.text).is_some(), "segment {} is off char boundaries", s.id);
     }
 }
 
@@ -41,9 +37,7 @@ fn extracts_bitcoin_whitepaper_with_pages_and_known_phrases() {
     assert!(page_text(&p, 1).contains("A purely peer-to-peer version of electronic cash"));
     assert!(page_text(&p, 1).contains("Satoshi Nakamoto"));
     assert!(page_text(&p, 3).contains("Proof-of-Work"));
-    assert!(p
-        .text
-        .contains("a proof-of-work system similar to Adam Back's Hashcash"));
+    assert!(p.text.contains("a proof-of-work system similar to Adam Back's Hashcash"));
     assert!(page_text(&p, 9).contains("References"));
     assert!(!page_text(&p, 1).contains("References"));
     assert_offsets_valid(&p);
@@ -67,10 +61,7 @@ fn chinese_text_keeps_offsets_on_char_boundaries() {
 #[test]
 fn arabic_text_has_no_bidi_control_characters() {
     let p = parse_pdf("arabic_rtl_docling.pdf", None).expect("Arabic PDF parses");
-    assert!(
-        p.text.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)),
-        "no Arabic letters extracted"
-    );
+    assert!(p.text.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)), "no Arabic letters extracted");
     assert!(!p
         .text
         .chars()
@@ -114,10 +105,7 @@ fn truncated_pdf_is_reported_as_corrupt() {
     let bytes = read_corpus("bitcoin.pdf");
     let cut = &bytes[..bytes.len() / 3];
     match parse::parse(MediaType::Pdf, cut, None) {
-        Err(e) => assert!(
-            matches!(e.code, ErrorCode::PdfCorrupt | ErrorCode::PdfNoTextLayer),
-            "{e}"
-        ),
+        Err(e) => assert!(matches!(e.code, ErrorCode::PdfCorrupt | ErrorCode::PdfNoTextLayer), "{e}"),
         Ok(p) => assert!(p.pages.len() <= 9),
     }
 }

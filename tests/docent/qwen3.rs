@@ -27,9 +27,7 @@ fn random(n: usize, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
     let mut out = Vec::with_capacity(n * 4);
     for _ in 0..n {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         let unit = ((state >> 40) as f32) / ((1u64 << 24) as f32) - 0.5;
         out.extend_from_slice(&(unit * 0.04).to_le_bytes());
     }
@@ -56,11 +54,7 @@ fn write_checkpoint(dir: &Path, tokenizer_dir: &Path) {
     }
 
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = vec![
-        (
-            "model.embed_tokens.weight".into(),
-            vec![VOCAB, HIDDEN],
-            random(VOCAB * HIDDEN, 1),
-        ),
+        ("model.embed_tokens.weight".into(), vec![VOCAB, HIDDEN], random(VOCAB * HIDDEN, 1)),
         ("model.norm.weight".into(), vec![HIDDEN], ones(HIDDEN)),
     ];
     for l in 0..LAYERS {
@@ -98,10 +92,7 @@ fn write_checkpoint(dir: &Path, tokenizer_dir: &Path) {
 #[actix_web::test]
 async fn a_qwen3_safetensors_directory_loads_and_answers_through_the_pipeline() {
     let tokenizer_dir = crate::common::models_dir().join("qwen3-tokenizer");
-    assert!(
-        tokenizer_dir.join("tokenizer.json").is_file(),
-        "run scripts/fetch-models.sh"
-    );
+    assert!(tokenizer_dir.join("tokenizer.json").is_file(), "run scripts/fetch-models.sh");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("tiny-qwen3");
     std::fs::create_dir(&dir).unwrap();
@@ -114,40 +105,20 @@ async fn a_qwen3_safetensors_directory_loads_and_answers_through_the_pipeline() 
         force_cpu: true,
         max_num_seqs: 1,
     };
-    let engine = MistralEngine::load(&settings)
-        .await
-        .expect("the tiny Qwen3 directory loads");
-    assert_eq!(
-        engine.context_limit(),
-        MAX_POSITIONS,
-        "the context comes from config.json"
-    );
+    let engine = MistralEngine::load(&settings).await.expect("the tiny Qwen3 directory loads");
+    assert_eq!(engine.context_limit(), MAX_POSITIONS, "the context comes from config.json");
     assert_eq!(engine.model_name(), "tiny-qwen3");
     // The real Qwen3 tokenizer: "Hello world" is two tokens.
     assert_eq!(engine.count_tokens("Hello world").await.unwrap(), 2);
 
     let text = "Docent reads the whole document. Every claim cites a span of the source.";
-    let pages = [PageSpan {
-        number: 1,
-        start: 0,
-        end: text.len(),
-    }];
+    let pages = [PageSpan { number: 1, start: 0, end: text.len() }];
     let pipeline = FullContext::new(Arc::new(engine), 48);
-    let spec = TaskSpec {
-        task: Task::Summary,
-        question: None,
-    };
-    let out = pipeline
-        .run(DocInput { text, pages: &pages }, &spec)
-        .await
-        .expect("the pipeline runs");
+    let spec = TaskSpec { task: Task::Summary, question: None };
+    let out = pipeline.run(DocInput { text, pages: &pages }, &spec).await.expect("the pipeline runs");
     // Random weights say nothing sensible; what matters is that the constrained
     // decoder ran on this architecture and every citation resolves into the text.
-    assert!(
-        out.usage.prompt_tokens > 20 && out.usage.completion_tokens > 0,
-        "{:?}",
-        out.usage
-    );
+    assert!(out.usage.prompt_tokens > 20 && out.usage.completion_tokens > 0, "{:?}", out.usage);
     for c in &out.citations {
         assert_eq!(text.get(c.start..c.end), Some(c.quote.as_str()));
     }
