@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
-use crate::llm::{DTypeChoice, MistralSettings};
+use crate::llm::{DTypeChoice, MistralSettings, DEFAULT_KV_CACHE_TOKENS};
 
 /// The default full-context model, as `scripts/fetch-models.sh` names it.
 pub const DEFAULT_MODEL_FILE: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
@@ -38,6 +38,10 @@ pub struct EngineArgs {
     /// Run on the CPU even when a GPU is present.
     #[arg(long, env = "DOCENT_CPU", global = true)]
     pub cpu: Option<bool>,
+    /// On a GPU: tokens of KV cache PagedAttention reserves for all running sequences together
+    /// (default 262144, one 256K-token Qwen3-4B sequence, 36 GiB).
+    #[arg(long, env = "DOCENT_KV_CACHE_TOKENS", global = true)]
+    pub kv_cache_tokens: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
@@ -64,6 +68,7 @@ const FILE_KEYS: &[&str] = &[
     "max_context",
     "max_answer_tokens",
     "cpu",
+    "kv_cache_tokens",
     "addr",
     "data_dir",
     "max_upload_mb",
@@ -82,6 +87,7 @@ struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub engine: MistralSettings,
+    pub models_dir: PathBuf,
     pub max_answer_tokens: usize,
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
@@ -99,12 +105,15 @@ impl Settings {
         let models_dir = engine.models_dir.clone().or(fe.models_dir).unwrap_or_else(|| PathBuf::from("models"));
         let model = engine.model.clone().or(fe.model).unwrap_or_else(|| models_dir.join(DEFAULT_MODEL_FILE));
         let settings = Self {
+            models_dir,
             engine: MistralSettings {
                 model,
                 dtype: engine.dtype.or(fe.dtype).unwrap_or(DTypeChoice::Auto),
                 max_context: engine.max_context.or(fe.max_context),
                 force_cpu: engine.cpu.or(fe.cpu).unwrap_or(false),
                 max_num_seqs: 4,
+                kv_cache_tokens: engine.kv_cache_tokens.or(fe.kv_cache_tokens).unwrap_or(DEFAULT_KV_CACHE_TOKENS),
+                prefix_cache: true,
             },
             max_answer_tokens: engine.max_answer_tokens.or(fe.max_answer_tokens).unwrap_or(384),
             addr: serve.addr.or(fs.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
@@ -122,6 +131,9 @@ impl Settings {
         }
         if self.max_upload_bytes == 0 {
             bail!("max_upload_mb must be at least 1");
+        }
+        if self.engine.kv_cache_tokens < 1024 {
+            bail!("kv_cache_tokens must be at least 1024, got {}", self.engine.kv_cache_tokens);
         }
         if self.max_queued == 0 {
             bail!("max_queued must be at least 1");

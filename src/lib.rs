@@ -1,5 +1,6 @@
 //! docent: long-context document analysis with verified cited spans.
 
+pub mod bench;
 pub mod cite;
 pub mod config;
 pub mod domain;

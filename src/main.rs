@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use docent::config::{EngineArgs, ServeArgs, Settings};
 use docent::domain::{PipelineKind, Task};
 use docent::http::AppState;
+use docent::llm::checkpoint::{write_random_qwen3, Qwen3Shape};
 use docent::pipeline::{DocInput, FullContext, Pipeline, TaskSpec};
 
 #[derive(Parser)]
@@ -45,6 +46,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a random-weight Qwen3 checkpoint (config.json, bf16 safetensors, the real tokenizer):
+    /// the full Qwen3-4B-Instruct-2507 shape costs the same GPU time as the real weights.
+    Checkpoint {
+        /// Directory to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// `qwen3-4b` or `tiny`.
+        #[arg(long, default_value = "qwen3-4b")]
+        shape: String,
+        /// Directory with the Qwen3 tokenizer.json (default: qwen3-tokenizer in --models-dir).
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Benchmarks against a peer measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Long prompts (8K–256K tokens) on a GPU against Hugging Face transformers and the FLOP floor.
+    Gpu(docent::bench::GpuBenchArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -110,6 +135,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_answer(&out);
             }
         }
+        Command::Checkpoint { out, shape, tokenizer, seed } => {
+            let Some(dims) = Qwen3Shape::by_name(&shape) else {
+                anyhow::bail!("unknown shape `{shape}` (known: qwen3-4b, tiny)")
+            };
+            let settings = Settings::resolve(&cli.engine, &ServeArgs::default())?;
+            let tokenizer = tokenizer.unwrap_or_else(|| settings.models_dir.join("qwen3-tokenizer"));
+            let start = std::time::Instant::now();
+            let path = write_random_qwen3(&out, &dims, &tokenizer, seed)?;
+            let bytes = fs_err::metadata(&path)?.len();
+            eprintln!(
+                "wrote {} ({:.2} GB) in {:.1} s",
+                path.display(),
+                bytes as f64 / 1e9,
+                start.elapsed().as_secs_f64()
+            );
+        }
+        Command::Bench(BenchCommand::Gpu(args)) => docent::bench::gpu::run(args).await?,
     }
     Ok(())
 }

@@ -10,7 +10,11 @@ use mistralrs::core::{
     AddModelConfig, AutoDeviceMapParams, DefaultSchedulerMethod, DeviceMapSetting, EngineConfig, GGUFLoaderBuilder,
     GGUFSpecificConfig, ModelDType, SchedulerConfig, TokenSource,
 };
-use mistralrs::{Constraint, Model, RequestBuilder, StopTokens, TextMessageRole, TextMessages, TextModelBuilder};
+use mistralrs::{
+    Constraint, MemoryGpuConfig, Model, NormalRequest, PagedAttentionConfig, PagedAttentionMetaBuilder, Request,
+    RequestBuilder, RequestMessage, Response, SamplingParams, StopTokens, TextMessageRole, TextMessages,
+    TextModelBuilder,
+};
 
 use super::{Engine, GenOutput, GenRequest};
 
@@ -35,7 +39,16 @@ pub struct MistralSettings {
     pub max_context: Option<usize>,
     pub force_cpu: bool,
     pub max_num_seqs: usize,
+    /// Tokens of key/value cache PagedAttention reserves on a GPU, shared by all running
+    /// sequences; it also caps one sequence's context there.
+    pub kv_cache_tokens: usize,
+    /// Keep the KV blocks of recent prompts for reuse (a second question on the same document
+    /// skips its prefill).
+    pub prefix_cache: bool,
 }
+
+/// One 256K-token Qwen3-4B sequence (36 GiB of bf16 KV cache).
+pub const DEFAULT_KV_CACHE_TOKENS: usize = 262_144;
 
 pub struct MistralEngine {
     model: Model,
@@ -79,21 +92,32 @@ impl MistralEngine {
             (DTypeChoice::F16, _) => ModelDType::F16,
             (DTypeChoice::Bf16, _) => ModelDType::BF16,
         };
-        tracing::info!(model = %path.display(), ?dtype, device = ?device.location(), "loading model");
+        // PagedAttention runs on GPUs only; on CPU mistral.rs keeps a contiguous cache per sequence.
+        let paged = if device.is_cpu() { None } else { Some(paged_config(settings.kv_cache_tokens)?) };
+        tracing::info!(model = %path.display(), ?dtype, device = ?device.location(), paged = paged.is_some(), "loading model");
         let model = if path.is_file() {
-            load_gguf(path, dtype, settings).await?
+            load_gguf(path, dtype, paged, settings).await?
         } else {
             let mut builder = TextModelBuilder::new(path.to_string_lossy())
                 .with_dtype(dtype)
                 .with_token_source(TokenSource::None)
                 .with_max_num_seqs(settings.max_num_seqs);
+            if !settings.prefix_cache {
+                builder = builder.with_prefix_cache_n(None);
+            }
+            if let Some(paged) = paged {
+                builder = builder.with_paged_attn(paged);
+            }
             if settings.force_cpu {
                 builder = builder.with_force_cpu();
             }
             builder.build().await?
         };
         let native = model.max_sequence_length().ok().flatten().unwrap_or(4096);
-        let context_limit = settings.max_context.map_or(native, |m| m.min(native));
+        // A prompt larger than the PagedAttention cache would be dropped with only a log
+        // warning, so the cache size is part of the limit every pipeline checks first.
+        let cache_cap = if paged.is_some() { settings.kv_cache_tokens } else { usize::MAX };
+        let context_limit = settings.max_context.map_or(native, |m| m.min(native)).min(cache_cap);
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().trim_end_matches(".gguf").to_owned())
@@ -110,9 +134,18 @@ impl MistralEngine {
     }
 }
 
+fn paged_config(kv_cache_tokens: usize) -> anyhow::Result<PagedAttentionConfig> {
+    PagedAttentionMetaBuilder::default().with_gpu_memory(MemoryGpuConfig::ContextSize(kv_cache_tokens)).build()
+}
+
 /// `GgufModelBuilder` always loads with `ModelDType::Auto`; this is its
 /// pipeline construction with the dtype chosen above.
-async fn load_gguf(path: &Path, dtype: ModelDType, settings: &MistralSettings) -> anyhow::Result<Model> {
+async fn load_gguf(
+    path: &Path,
+    dtype: ModelDType,
+    paged: Option<PagedAttentionConfig>,
+    settings: &MistralSettings,
+) -> anyhow::Result<Model> {
     let dir = path.parent().map_or_else(|| ".".to_owned(), |d| d.to_string_lossy().into_owned());
     let file =
         path.file_name().ok_or_else(|| anyhow!("bad model path {}", path.display()))?.to_string_lossy().into_owned();
@@ -128,13 +161,18 @@ async fn load_gguf(path: &Path, dtype: ModelDType, settings: &MistralSettings) -
             true,
             DeviceMapSetting::Auto(AutoDeviceMapParams::default_text()),
             None,
-            None,
+            paged,
         )
         .with_context(|| format!("loading {}", path.display()))?;
-    let scheduler = SchedulerConfig::DefaultScheduler {
-        method: DefaultSchedulerMethod::Fixed(settings.max_num_seqs.max(1).try_into()?),
+    let cache_config = pipeline.lock().await.get_metadata().cache_config.clone();
+    let scheduler = match (paged, cache_config) {
+        (Some(_), Some(config)) => SchedulerConfig::PagedAttentionMeta { max_num_seqs: settings.max_num_seqs, config },
+        _ => SchedulerConfig::DefaultScheduler {
+            method: DefaultSchedulerMethod::Fixed(settings.max_num_seqs.max(1).try_into()?),
+        },
     };
-    let add = AddModelConfig { engine_config: EngineConfig::default(), mcp_client_config: None, loader_config: None };
+    let engine_config = EngineConfig { no_prefix_cache: !settings.prefix_cache, ..EngineConfig::default() };
+    let add = AddModelConfig { engine_config, mcp_client_config: None, loader_config: None };
     Ok(mistralrs::model_builder_trait::build_model_from_pipeline(pipeline, scheduler, add).await)
 }
 
@@ -177,6 +215,63 @@ impl Engine for MistralEngine {
             completion_tokens: usage.completion_tokens,
             prefill_ms: secs_to_ms(usage.total_prompt_time_sec),
             decode_ms: secs_to_ms(usage.total_completion_time_sec),
+        })
+    }
+}
+
+/// What one benchmark completion measured, as mistral.rs timed it.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct TimedCompletion {
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    /// Prompt step: prefill plus sampling the first token (time to first token).
+    pub prefill_s: f64,
+    /// From the first token to the last.
+    pub decode_s: f64,
+    /// Wall clock from sending the request to its response, queueing included.
+    pub wall_s: f64,
+}
+
+impl MistralEngine {
+    /// A greedy completion of raw token ids with no chat template, for benchmarks. End-of-text
+    /// tokens are banned so that a model (random weights included) decodes all `max_tokens`.
+    pub async fn timed_completion(&self, prompt: Vec<u32>, max_tokens: usize) -> anyhow::Result<TimedCompletion> {
+        let mut banned = self.grammar_stops.clone();
+        for spelling in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>"] {
+            if let Ok(ids) = self.model.tokenize(Either::Right(spelling.to_owned()), None, false, false, None).await {
+                if let [one] = ids.as_slice() {
+                    banned.push(*one);
+                }
+            }
+        }
+        let mut params = SamplingParams::deterministic();
+        params.max_len = Some(max_tokens);
+        params.logits_bias = Some(banned.into_iter().map(|id| (id, -1e9)).collect());
+        let mistral = self.model.inner();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let request = NormalRequest::new_simple(
+            RequestMessage::CompletionTokens(prompt),
+            params,
+            tx,
+            mistral.next_request_id(),
+            None,
+            None,
+        );
+        let start = std::time::Instant::now();
+        mistral.get_sender(None)?.send(Request::Normal(Box::new(request))).await?;
+        let usage = match rx.recv().await {
+            Some(Response::CompletionDone(done)) => done.usage,
+            Some(Response::CompletionModelError(msg, _)) => bail!("model error: {msg}"),
+            Some(Response::InternalError(e) | Response::ValidationError(e)) => bail!("engine error: {e}"),
+            Some(_) => bail!("unexpected response to a completion request"),
+            None => bail!("the engine dropped the request (is the prompt larger than the KV cache?)"),
+        };
+        Ok(TimedCompletion {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            prefill_s: f64::from(usage.total_prompt_time_sec),
+            decode_s: f64::from(usage.total_completion_time_sec),
+            wall_s: start.elapsed().as_secs_f64(),
         })
     }
 }

@@ -1,9 +1,10 @@
 //! Language-model engines behind one trait, so pipelines do not depend on
 //! mistral.rs (and tests can substitute a scripted engine).
 
+pub mod checkpoint;
 mod mistral;
 
-pub use mistral::{DTypeChoice, MistralEngine, MistralSettings};
+pub use mistral::{DTypeChoice, MistralEngine, MistralSettings, TimedCompletion, DEFAULT_KV_CACHE_TOKENS};
 
 use async_trait::async_trait;
 

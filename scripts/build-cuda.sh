@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Build docent for an NVIDIA GPU (sm_90, H100/H200) on a machine without a CUDA install or a GPU,
+# using the CUDA 13.0 toolkit that NVIDIA publishes on PyPI. The result runs on any machine with a
+# CUDA 13 driver and the CUDA 13 runtime libraries (cuBLAS, cuBLASLt, cuRAND, NVRTC).
+#
+#   scripts/build-cuda.sh [--features FEATURES]     (default: flash-attn)
+#
+# Environment: DOCENT_CUDA_HOME (toolkit venv, default ~/.cache/docent/cuda), CUDA_COMPUTE_CAP
+# (default 90), CARGO_TARGET_DIR (default ~/.cache/docent/target-cuda), CUTLASS_DIR (a local CUTLASS
+# checkout for offline builds; flash-attention pins commit 7d49e6c7e2f8896c47f586706e67e1fb215529dc).
+#
+# With a system CUDA toolkit and internet access none of this is needed:
+#   CUDA_COMPUTE_CAP=90 cargo build --release --features flash-attn
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+features=flash-attn
+if [[ "${1:-}" == "--features" ]]; then features="$2"; fi
+
+cuda_home="${DOCENT_CUDA_HOME:-$HOME/.cache/docent/cuda}"
+venv="$cuda_home/venv"
+if [[ ! -x "$venv/bin/python" ]]; then
+  python3 -m venv "$venv"
+fi
+# One consistent 13.0 release: a newer NVVM emits PTX that ptxas 13.0 refuses.
+"$venv/bin/pip" install --quiet \
+  nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-crt==13.0.88 \
+  nvidia-cuda-nvrtc==13.0.88 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85 \
+  nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35
+toolkit="$("$venv/bin/python" -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13"))')"
+
+# The wheels ship versioned shared objects only; the linker wants the plain names.
+for lib in "$toolkit"/lib/lib*.so.*; do
+  plain="${lib%%.so.*}.so"
+  [[ -e "$plain" ]] || ln -s "$(basename "$lib")" "$plain"
+done
+
+# cudaforge (the kernel build helper) uses a CUTLASS checkout under $CUDAFORGE_HOME when it is at
+# the pinned commit, and clones it from GitHub otherwise.
+export CUDAFORGE_HOME="${CUDAFORGE_HOME:-$HOME/.cudaforge}"
+cutlass_commit=7d49e6c7e2f8896c47f586706e67e1fb215529dc
+checkout="$CUDAFORGE_HOME/git/checkouts/cutlass-${cutlass_commit:0:16}"
+if [[ -n "${CUTLASS_DIR:-}" && ! -d "$checkout/include" ]]; then
+  mkdir -p "$(dirname "$checkout")"
+  git clone --quiet --no-checkout "$CUTLASS_DIR" "$checkout"
+  git -C "$checkout" checkout --quiet "$cutlass_commit" -- include tools/util/include
+  git -C "$checkout" update-ref --no-deref HEAD "$cutlass_commit"
+fi
+
+export PATH="$toolkit/bin:$PATH"
+export CUDA_ROOT="$toolkit" CUDA_PATH="$toolkit" CUDA_HOME="$toolkit"
+export LIBRARY_PATH="$toolkit/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
+export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/docent/target-cuda}"
+# The flash-attention kernels take about 2.5 minutes each; keep them outside the target dir so a
+# `cargo clean` does not throw away an hour of compilation, and use every core for them.
+export CANDLE_FLASH_ATTN_BUILD_DIR="${CANDLE_FLASH_ATTN_BUILD_DIR:-$cuda_home/flash-attn-sm$CUDA_COMPUTE_CAP}"
+mkdir -p "$CANDLE_FLASH_ATTN_BUILD_DIR"
+export CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-$(nproc)}"
+
+cargo build --release --locked --features "$features"
+echo "built $CARGO_TARGET_DIR/release/docent (features: $features, sm_$CUDA_COMPUTE_CAP)"

@@ -1,0 +1,277 @@
+//! `docent bench gpu`: the full-context engine (mistral.rs, PagedAttention) on long prompts,
+//! against a peer measured in the same run on the same checkpoint and GPU (Hugging Face
+//! transformers, `benches/peer_transformers.py`), and against the FLOP floor (the prefill's
+//! FLOPs over the dense bf16 matmul rate the peer measured).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use super::report::{gib, Report};
+use crate::llm::checkpoint::Qwen3Shape;
+use crate::llm::{DTypeChoice, MistralEngine, MistralSettings, TimedCompletion};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct GpuBenchArgs {
+    /// Safetensors checkpoint directory of a Qwen3 model (`docent checkpoint` writes one).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Prompt lengths in tokens.
+    #[arg(long, value_delimiter = ',', default_value = "8192,32768,131072,262144")]
+    pub lengths: Vec<usize>,
+    /// Tokens decoded after each prompt (the decode rate is measured at that prompt's depth).
+    #[arg(long, default_value_t = 64)]
+    pub decode_tokens: usize,
+    /// Sequences of the longest length run at the same time with PagedAttention (0 skips this).
+    #[arg(long, default_value_t = 2)]
+    pub concurrent: usize,
+    /// Python with torch and transformers for the peer; `none` skips the peer.
+    #[arg(long, default_value = "python3")]
+    pub peer_python: String,
+    #[arg(long, default_value = "benches/peer_transformers.py")]
+    pub peer_script: PathBuf,
+    /// Also write the markdown report to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// What the peer printed, one JSON object per line.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum PeerLine {
+    Gpu { name: String, torch: String },
+    Matmul { tflops: f64 },
+    Run { r#impl: String, tokens: usize, ttft_s: f64, decode_tok_s: f64, peak_gib: f64 },
+    Error { r#impl: String, tokens: usize, message: String },
+}
+
+#[derive(Debug, Default)]
+pub(super) struct PeerResults {
+    pub gpu: Option<String>,
+    pub matmul_tflops: Option<f64>,
+    pub runs: Vec<(String, usize, f64, f64, f64)>,
+    pub errors: Vec<(String, usize, String)>,
+    pub failure: Option<String>,
+}
+
+pub(super) struct OurRun {
+    pub tokens: usize,
+    pub result: Result<TimedCompletion, String>,
+    pub peak_used_gib: Option<f64>,
+}
+
+pub(super) struct Concurrency {
+    pub sequences: usize,
+    pub tokens: usize,
+    pub results: Vec<Result<TimedCompletion, String>>,
+    pub wall_s: f64,
+    pub peak_used_gib: Option<f64>,
+}
+
+pub async fn run(args: GpuBenchArgs) -> anyhow::Result<()> {
+    let shape = Qwen3Shape::from_config(&args.model.join("config.json"))?;
+    let Some(&longest) = args.lengths.iter().max() else { bail!("--lengths is empty") };
+    let prompts = tempfile::tempdir()?;
+    for &n in &args.lengths {
+        write_prompt(&prompts.path().join(format!("prompt_{n}.u32")), &prompt_ids(n, n as u64, shape.vocab))?;
+    }
+
+    let peer = if args.peer_python == "none" { PeerResults::default() } else { run_peer(&args, prompts.path()) };
+
+    let sequences = args.concurrent.max(1);
+    // Room for every concurrent sequence at the longest length, its answer, and a partial block.
+    let kv_cache_tokens = sequences * (longest + args.decode_tokens + 64);
+    let settings = MistralSettings {
+        model: args.model.clone(),
+        dtype: DTypeChoice::Auto,
+        max_context: None,
+        force_cpu: false,
+        max_num_seqs: sequences,
+        kv_cache_tokens,
+        prefix_cache: false,
+    };
+    let poller = MemoryPoller::start();
+    let load_start = Instant::now();
+    let engine = MistralEngine::load(&settings).await.context("loading the model into mistral.rs")?;
+    let load_s = load_start.elapsed().as_secs_f64();
+    // The first request pays for kernel loading and cuBLAS set-up.
+    engine.timed_completion(prompt_ids(256, 0, shape.vocab), 4).await.context("warm-up request")?;
+
+    let mut ours = Vec::new();
+    for &n in &args.lengths {
+        poller.reset();
+        let result = engine.timed_completion(prompt_ids(n, n as u64, shape.vocab), args.decode_tokens).await;
+        eprintln!("docent {n} tokens: {result:?}");
+        ours.push(OurRun { tokens: n, result: result.map_err(|e| format!("{e:#}")), peak_used_gib: poller.peak_gib() });
+    }
+
+    let concurrency = if args.concurrent > 0 {
+        poller.reset();
+        let start = Instant::now();
+        let runs = (0..args.concurrent)
+            .map(|i| engine.timed_completion(prompt_ids(longest, 1000 + i as u64, shape.vocab), args.decode_tokens));
+        let results = futures_util::future::join_all(runs).await;
+        let wall_s = start.elapsed().as_secs_f64();
+        eprintln!("docent {} x {longest} tokens at once: {results:?}", args.concurrent);
+        Some(Concurrency {
+            sequences: args.concurrent,
+            tokens: longest,
+            results: results.into_iter().map(|r| r.map_err(|e| format!("{e:#}"))).collect(),
+            wall_s,
+            peak_used_gib: poller.peak_gib(),
+        })
+    } else {
+        None
+    };
+    poller.stop();
+
+    let report = Report {
+        args: &args,
+        shape,
+        kv_cache_gib: gib(kv_cache_tokens as u64 * shape.kv_bytes_per_token()),
+        gpu_total_gib: gpu_memory().map(|(_, total)| total),
+        load_s,
+        peer,
+        ours,
+        concurrency,
+    };
+    let text = report.render();
+    println!("{text}");
+    if let Some(path) = &args.report {
+        fs_err::write(path, &text)?;
+    }
+    Ok(())
+}
+
+/// `n` token ids drawn from the ordinary vocabulary (no special tokens), the same for a seed.
+pub(super) fn prompt_ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
+    // Qwen's special tokens start at 151643; keep below both that and the model's vocabulary.
+    let ordinary = vocab.min(151_643) as u64;
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as u32 % ordinary as u32
+        })
+        .collect()
+}
+
+fn write_prompt(path: &Path, ids: &[u32]) -> anyhow::Result<()> {
+    let bytes: Vec<u8> = ids.iter().flat_map(|id| id.to_le_bytes()).collect();
+    Ok(fs_err::write(path, bytes)?)
+}
+
+fn run_peer(args: &GpuBenchArgs, prompts: &Path) -> PeerResults {
+    let lengths: Vec<String> = args.lengths.iter().map(ToString::to_string).collect();
+    let child = Command::new(&args.peer_python)
+        .arg(&args.peer_script)
+        .arg("--model")
+        .arg(&args.model)
+        .arg("--prompts")
+        .arg(prompts)
+        .arg("--lengths")
+        .arg(lengths.join(","))
+        .arg("--decode")
+        .arg(args.decode_tokens.to_string())
+        .stdout(Stdio::piped())
+        .spawn();
+    let mut results = PeerResults::default();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            results.failure = Some(format!("could not start {}: {e}", args.peer_python));
+            return results;
+        }
+    };
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            match serde_json::from_str::<PeerLine>(&line) {
+                Ok(PeerLine::Gpu { name, torch }) => results.gpu = Some(format!("{name} (torch {torch})")),
+                Ok(PeerLine::Matmul { tflops }) => results.matmul_tflops = Some(tflops),
+                Ok(PeerLine::Run { r#impl, tokens, ttft_s, decode_tok_s, peak_gib }) => {
+                    results.runs.push((r#impl, tokens, ttft_s, decode_tok_s, peak_gib));
+                }
+                Ok(PeerLine::Error { r#impl, tokens, message }) => results.errors.push((r#impl, tokens, message)),
+                Err(_) => eprintln!("peer: {line}"),
+            }
+        }
+    }
+    match child.wait() {
+        Ok(status) if status.success() => {}
+        Ok(status) => results.failure = Some(format!("the peer exited with {status}")),
+        Err(e) => results.failure = Some(format!("waiting for the peer: {e}")),
+    }
+    results
+}
+
+/// Used and total memory of GPU 0 in GiB, from nvidia-smi (whole device, every process).
+fn gpu_memory() -> Option<(f64, f64)> {
+    let out = Command::new("nvidia-smi")
+        .args(["--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits", "--id=0"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let (used, total) = text.trim().split_once(',')?;
+    Some((used.trim().parse::<f64>().ok()? / 1024.0, total.trim().parse::<f64>().ok()? / 1024.0))
+}
+
+/// Samples nvidia-smi every 100 ms and keeps the peak of used memory since the last reset.
+struct MemoryPoller {
+    peak_mib: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    seen: Arc<AtomicBool>,
+}
+
+impl MemoryPoller {
+    fn start() -> Self {
+        let (peak_mib, stop, seen) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (p, s, k) = (Arc::clone(&peak_mib), Arc::clone(&stop), Arc::clone(&seen));
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if let Some((used, _)) = gpu_memory() {
+                    k.store(true, Ordering::Relaxed);
+                    p.fetch_max((used * 1024.0) as u64, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Self { peak_mib, stop, seen }
+    }
+
+    fn reset(&self) {
+        self.peak_mib.store(0, Ordering::Relaxed);
+    }
+
+    fn peak_gib(&self) -> Option<f64> {
+        self.seen.load(Ordering::Relaxed).then(|| self.peak_mib.load(Ordering::Relaxed) as f64 / 1024.0)
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts_are_repeatable_ordinary_tokens() {
+        let a = prompt_ids(10_000, 3, 151_936);
+        assert_eq!(a, prompt_ids(10_000, 3, 151_936));
+        assert_ne!(a, prompt_ids(10_000, 4, 151_936));
+        assert!(a.iter().all(|&id| id < 151_643));
+        // Spread over the vocabulary, not stuck in a corner of it.
+        assert!(a.iter().any(|&id| id < 1000) && a.iter().any(|&id| id > 150_000));
+        assert!(prompt_ids(500, 1, 1000).iter().all(|&id| id < 1000));
+    }
+}

@@ -1,0 +1,167 @@
+//! The markdown report of `docent bench gpu`: every number measured in the run it prints, each
+//! speed also given as a ratio to the peer and to the FLOP floor.
+
+use std::fmt::Write;
+
+use super::gpu::{Concurrency, GpuBenchArgs, OurRun, PeerResults};
+use crate::llm::checkpoint::Qwen3Shape;
+
+pub(super) struct Report<'a> {
+    pub args: &'a GpuBenchArgs,
+    pub shape: Qwen3Shape,
+    pub kv_cache_gib: f64,
+    pub gpu_total_gib: Option<f64>,
+    pub load_s: f64,
+    pub peer: PeerResults,
+    pub ours: Vec<OurRun>,
+    pub concurrency: Option<Concurrency>,
+}
+
+pub(super) fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
+}
+
+fn num(x: Option<f64>, digits: usize) -> String {
+    x.filter(|v| v.is_finite()).map_or_else(|| "–".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+/// Tokens decoded per second after the first one (which the prompt step produces).
+fn decode_rate(r: &crate::llm::TimedCompletion) -> Option<f64> {
+    (r.completion_tokens > 1 && r.decode_s > 0.0).then(|| (r.completion_tokens - 1) as f64 / r.decode_s)
+}
+
+impl Report<'_> {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let a = self.args;
+        let s = &self.shape;
+        let _ = writeln!(out, "# docent bench gpu\n");
+        let _ = writeln!(
+            out,
+            "Command: `docent bench gpu --model {} --lengths {} --decode-tokens {} --concurrent {}`\n",
+            a.model.display(),
+            a.lengths.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            a.decode_tokens,
+            a.concurrent
+        );
+        let _ = writeln!(out, "- GPU: {}", self.peer.gpu.as_deref().unwrap_or("(peer did not report)"));
+        let _ = writeln!(
+            out,
+            "- Model: Qwen3, {} layers, hidden {}, {} query / {} KV heads of {}, intermediate {}, vocab {}; bf16",
+            s.layers, s.hidden, s.heads, s.kv_heads, s.head_dim, s.intermediate, s.vocab
+        );
+        let _ = writeln!(
+            out,
+            "- docent: mistral.rs, PagedAttention, KV cache reserved {:.1} GiB; model load {:.1} s",
+            self.kv_cache_gib, self.load_s
+        );
+        let _ = writeln!(
+            out,
+            "- Dense bf16 matmul (8192³, torch, this run): {} TFLOP/s; FLOP floor = prefill FLOPs / that rate",
+            num(self.peer.matmul_tflops, 0)
+        );
+        if let Some(failure) = &self.peer.failure {
+            let _ = writeln!(out, "- Peer failure: {failure}");
+        }
+        for (imp, tokens, message) in &self.peer.errors {
+            let _ = writeln!(out, "- Peer {imp} at {tokens} tokens: {message}");
+        }
+        self.render_table(&mut out);
+        if let Some(c) = &self.concurrency {
+            self.render_concurrency(&mut out, c);
+        }
+        out
+    }
+
+    fn render_table(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\n| prompt tokens | FLOP floor s | docent TTFT s | prefill tok/s | TTFT ÷ floor | peer (sdpa) TTFT s | \
+             speed-up vs peer | docent decode tok/s | peer decode tok/s | decode vs peer | docent GPU peak GiB | \
+             peer peak GiB |"
+        );
+        let _ = writeln!(out, "|{}", "---:|".repeat(12));
+        for run in &self.ours {
+            let n = run.tokens;
+            let floor = self.peer.matmul_tflops.map(|t| self.shape.prefill_flops(n) / (t * 1e12));
+            let peer = self.peer.runs.iter().find(|r| r.0 == "sdpa" && r.1 == n);
+            let (ttft, decode) = match &run.result {
+                Ok(r) => (Some(r.prefill_s), decode_rate(r)),
+                Err(_) => (None, None),
+            };
+            let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+            let _ = writeln!(
+                out,
+                "| {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                num(floor, 1),
+                num(ttft, 2),
+                num(ttft.map(|t| n as f64 / t), 0),
+                num(ratio(ttft, floor), 2),
+                num(peer.map(|p| p.2), 2),
+                num(ratio(peer.map(|p| p.2), ttft), 2),
+                num(decode, 1),
+                num(peer.map(|p| p.3), 1),
+                num(ratio(decode, peer.map(|p| p.3)), 2),
+                num(run.peak_used_gib, 1),
+                num(peer.map(|p| p.4), 1),
+            );
+        }
+        for run in &self.ours {
+            if let Err(e) = &run.result {
+                let _ = writeln!(out, "\ndocent at {} tokens failed: {e}", run.tokens);
+            }
+        }
+        for (imp, tokens, ttft, decode, peak) in self.peer.runs.iter().filter(|r| r.0 != "sdpa") {
+            let _ = writeln!(
+                out,
+                "\nPeer {imp} at {tokens}: TTFT {ttft:.2} s, decode {decode:.1} tok/s, peak {peak:.1} GiB"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nTTFT is the prompt step (prefill and the first token) as mistral.rs times it; decode is the rate \
+             after the first token at that depth, {} tokens, greedy, end-of-text banned. docent's peak is the \
+             whole GPU's used memory (nvidia-smi, 100 ms samples), the reserved KV cache included; the peer's \
+             is torch's peak allocation.",
+            self.args.decode_tokens
+        );
+    }
+
+    fn render_concurrency(&self, out: &mut String, c: &Concurrency) {
+        let done: Vec<_> = c.results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let _ = writeln!(out, "\n## {} sequences of {} tokens at once (PagedAttention)\n", c.sequences, c.tokens);
+        let _ = writeln!(out, "- Completed: {} of {}; wall {:.1} s", done.len(), c.sequences, c.wall_s);
+        for (i, r) in c.results.iter().enumerate() {
+            match r {
+                Ok(r) => {
+                    let _ = writeln!(
+                        out,
+                        "- Sequence {}: {} prompt tokens, TTFT {:.1} s (wall {:.1} s), {} tokens decoded at {} tok/s",
+                        i + 1,
+                        r.prompt_tokens,
+                        r.prefill_s,
+                        r.wall_s,
+                        r.completion_tokens,
+                        num(decode_rate(r), 1)
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "- Sequence {}: failed: {e}", i + 1);
+                }
+            }
+        }
+        let per_seq = gib((c.tokens + self.args.decode_tokens) as u64 * self.shape.kv_bytes_per_token());
+        let _ = writeln!(out, "- KV cache per sequence: {per_seq:.1} GiB; GPU peak {} GiB", num(c.peak_used_gib, 1));
+        if let (Some(peak), Some(total)) = (c.peak_used_gib, self.gpu_total_gib) {
+            // Everything but the KV reservation (weights, activations, CUDA context) stays as measured.
+            let other = peak - self.kv_cache_gib;
+            let fit = ((total - other) / per_seq).floor().max(0.0);
+            let _ = writeln!(
+                out,
+                "- Estimate: {total:.0} GiB GPU − {other:.1} GiB measured besides the KV cache leaves room for \
+                 {fit:.0} sequences of {} tokens",
+                c.tokens
+            );
+        }
+    }
+}
