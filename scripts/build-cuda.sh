@@ -47,9 +47,23 @@ if [[ -n "${CUTLASS_DIR:-}" && ! -d "$checkout/include" ]]; then
   git -C "$checkout" update-ref --no-deref HEAD "$cutlass_commit"
 fi
 
+# cudarc links the CUDA driver library (libcuda.so.1), which only a machine with an NVIDIA driver
+# has. Elsewhere a stub with the same soname and the driver entry points cudarc declares stands in
+# at link time (as the toolkit's lib/stubs/libcuda.so does); at run time the real driver loads.
+library_path="$toolkit/lib"
+if ! ldconfig -p 2>/dev/null | grep -q "libcuda.so.1 "; then
+  cargo fetch --locked
+  stubs="$cuda_home/stubs"
+  mkdir -p "$stubs"
+  grep -rhoE "\bfn cu[A-Z][A-Za-z0-9_]*" "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-*/src/driver/sys/ \
+    | awk '{print "void " $2 "(void) {}"}' | sort -u > "$stubs/libcuda_stub.c"
+  cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$stubs/libcuda.so" "$stubs/libcuda_stub.c"
+  library_path="$library_path:$stubs"
+fi
+
 export PATH="$toolkit/bin:$PATH"
 export CUDA_ROOT="$toolkit" CUDA_PATH="$toolkit" CUDA_HOME="$toolkit"
-export LIBRARY_PATH="$toolkit/lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
+export LIBRARY_PATH="$library_path${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/docent/target-cuda}"
 # The flash-attention kernels take about 2.5 minutes each; keep them outside the target dir so a

@@ -69,13 +69,23 @@ pub(super) struct OurRun {
 pub(super) struct Concurrency {
     pub sequences: usize,
     pub tokens: usize,
+    /// When each request was sent, seconds from the start of the test.
+    pub sent_s: Vec<f64>,
     pub results: Vec<Result<TimedCompletion, String>>,
     pub wall_s: f64,
     pub peak_used_gib: Option<f64>,
 }
 
-pub async fn run(args: GpuBenchArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: GpuBenchArgs) -> anyhow::Result<()> {
     let shape = Qwen3Shape::from_config(&args.model.join("config.json"))?;
+    // The context holds prompt and answer: a "256K" prompt leaves room for the tokens decoded after it.
+    let room = shape.max_positions.saturating_sub(args.decode_tokens);
+    for n in &mut args.lengths {
+        if *n > room {
+            eprintln!("a {n}-token prompt leaves no room for {} decoded tokens; using {room}", args.decode_tokens);
+            *n = room;
+        }
+    }
     let Some(&longest) = args.lengths.iter().max() else { bail!("--lengths is empty") };
     let prompts = tempfile::tempdir()?;
     for &n in &args.lengths {
@@ -86,7 +96,10 @@ pub async fn run(args: GpuBenchArgs) -> anyhow::Result<()> {
 
     let sequences = args.concurrent.max(1);
     // Room for every concurrent sequence at the longest length, its answer, and a partial block.
-    let kv_cache_tokens = sequences * (longest + args.decode_tokens + 64);
+    // Room for every concurrent sequence to reach the model's full context (the first ones decode on
+    // while later ones prefill), or for the longest prompt and its answer alone.
+    let kv_cache_tokens =
+        if args.concurrent > 0 { sequences * shape.max_positions } else { longest + args.decode_tokens + 64 };
     let settings = MistralSettings {
         model: args.model.clone(),
         dtype: DTypeChoice::Auto,
@@ -112,17 +125,37 @@ pub async fn run(args: GpuBenchArgs) -> anyhow::Result<()> {
     }
 
     let concurrency = if args.concurrent > 0 {
+        // One prefill of the longest prompt at a time, as requests arriving apart would be: each
+        // sequence starts once the one before has finished its prefill and keeps decoding until the
+        // last one has finished its own, so all of them hold their KV cache together.
+        let single = ours.iter().find(|r| r.tokens == longest).and_then(|r| r.result.as_ref().ok()).copied();
+        let stagger_s = single.map_or(0.0, |r| r.prefill_s * 1.1 + 2.0);
+        let rate = single.and_then(|r| super::report::decode_rate(&r)).unwrap_or(50.0);
         poller.reset();
         let start = Instant::now();
-        let runs = (0..args.concurrent)
-            .map(|i| engine.timed_completion(prompt_ids(longest, 1000 + i as u64, shape.vocab), args.decode_tokens));
+        let runs = (0..args.concurrent).map(|i| {
+            let later = (args.concurrent - 1 - i) as f64;
+            let room = shape.max_positions.saturating_sub(longest + args.decode_tokens + 16);
+            let extra = ((later * stagger_s * rate * 1.3).ceil() as usize).min(room);
+            let delay = Duration::from_secs_f64(i as f64 * stagger_s);
+            let engine = &engine;
+            async move {
+                tokio::time::sleep(delay).await;
+                let sent = start.elapsed().as_secs_f64();
+                let result = engine
+                    .timed_completion(prompt_ids(longest, 1000 + i as u64, shape.vocab), args.decode_tokens + extra)
+                    .await;
+                (sent, result.map_err(|e| format!("{e:#}")))
+            }
+        });
         let results = futures_util::future::join_all(runs).await;
         let wall_s = start.elapsed().as_secs_f64();
-        eprintln!("docent {} x {longest} tokens at once: {results:?}", args.concurrent);
+        eprintln!("docent {} x {longest} tokens: {results:?}", args.concurrent);
         Some(Concurrency {
             sequences: args.concurrent,
             tokens: longest,
-            results: results.into_iter().map(|r| r.map_err(|e| format!("{e:#}"))).collect(),
+            sent_s: results.iter().map(|r| r.0).collect(),
+            results: results.into_iter().map(|r| r.1).collect(),
             wall_s,
             peak_used_gib: poller.peak_gib(),
         })

@@ -26,7 +26,7 @@ fn num(x: Option<f64>, digits: usize) -> String {
 }
 
 /// Tokens decoded per second after the first one (which the prompt step produces).
-fn decode_rate(r: &crate::llm::TimedCompletion) -> Option<f64> {
+pub(super) fn decode_rate(r: &crate::llm::TimedCompletion) -> Option<f64> {
     (r.completion_tokens > 1 && r.decode_s > 0.0).then(|| (r.completion_tokens - 1) as f64 / r.decode_s)
 }
 
@@ -129,18 +129,29 @@ impl Report<'_> {
 
     fn render_concurrency(&self, out: &mut String, c: &Concurrency) {
         let done: Vec<_> = c.results.iter().filter_map(|r| r.as_ref().ok()).collect();
-        let _ = writeln!(out, "\n## {} sequences of {} tokens at once (PagedAttention)\n", c.sequences, c.tokens);
+        let _ =
+            writeln!(out, "\n## {} sequences of {} tokens resident at once (PagedAttention)\n", c.sequences, c.tokens);
+        let _ = writeln!(
+            out,
+            "Each request is sent once the one before has finished its prefill (one 256K prefill at a \
+             time, as requests arriving apart would be) and decodes long enough to still be running \
+             when the last one has finished its prefill.\n"
+        );
         let _ = writeln!(out, "- Completed: {} of {}; wall {:.1} s", done.len(), c.sequences, c.wall_s);
-        for (i, r) in c.results.iter().enumerate() {
+        // (sent, prefill done, finished), seconds from the start of the test.
+        let mut spans = Vec::new();
+        for (i, (r, sent)) in c.results.iter().zip(&c.sent_s).enumerate() {
             match r {
                 Ok(r) => {
+                    let end = sent + r.wall_s;
+                    spans.push((end - r.decode_s, end));
                     let _ = writeln!(
                         out,
-                        "- Sequence {}: {} prompt tokens, TTFT {:.1} s (wall {:.1} s), {} tokens decoded at {} tok/s",
+                        "- Sequence {}: sent at {sent:.1} s, {} prompt tokens, TTFT {:.1} s, {} tokens decoded at {} tok/s, \
+                         done at {end:.1} s",
                         i + 1,
                         r.prompt_tokens,
                         r.prefill_s,
-                        r.wall_s,
                         r.completion_tokens,
                         num(decode_rate(r), 1)
                     );
@@ -149,6 +160,18 @@ impl Report<'_> {
                     let _ = writeln!(out, "- Sequence {}: failed: {e}", i + 1);
                 }
             }
+        }
+        if spans.len() == c.sequences {
+            let last_prefill = spans.iter().map(|s| s.0).fold(0.0, f64::max);
+            let first_end = spans.iter().map(|s| s.1).fold(f64::INFINITY, f64::min);
+            let together = first_end > last_prefill;
+            let _ = writeln!(
+                out,
+                "- All {} resident together: {} (the last prefill ended at {last_prefill:.1} s, the first sequence \
+                 ended at {first_end:.1} s)",
+                c.sequences,
+                if together { "yes" } else { "no" }
+            );
         }
         let per_seq = gib((c.tokens + self.args.decode_tokens) as u64 * self.shape.kv_bytes_per_token());
         let _ = writeln!(out, "- KV cache per sequence: {per_seq:.1} GiB; GPU peak {} GiB", num(c.peak_used_gib, 1));
