@@ -8,9 +8,12 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 
 use crate::llm::{DTypeChoice, MistralSettings, DEFAULT_KV_CACHE_TOKENS};
+use crate::pipeline::chunk::ChunkConfig;
 
 /// The default full-context model, as `scripts/fetch-models.sh` names it.
 pub const DEFAULT_MODEL_FILE: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+/// The default short-context baseline model (SmolLM2-135M-Instruct).
+pub const DEFAULT_BASELINE_FILE: &str = "smollm2-135m-instruct-q4_1.gguf";
 
 /// Options shared by every command that loads a model. All optional here so
 /// that a value given nowhere falls back to the file, then to the default.
@@ -42,6 +45,19 @@ pub struct EngineArgs {
     /// (default 262144, one 256K-token Qwen3-4B sequence, 36 GiB).
     #[arg(long, env = "DOCENT_KV_CACHE_TOKENS", global = true)]
     pub kv_cache_tokens: Option<usize>,
+    /// Chunked-baseline model: a .gguf file, a safetensors directory, or `same` (the full-context
+    /// model). Default: SmolLM2-135M-Instruct in --models-dir.
+    #[arg(long, env = "DOCENT_BASELINE_MODEL", global = true)]
+    pub baseline_model: Option<PathBuf>,
+    /// Tokens one chunked-baseline call may use, prompt and answer (Baichuan2-7B's 4096 by default).
+    #[arg(long, env = "DOCENT_BASELINE_CONTEXT", global = true)]
+    pub baseline_context: Option<usize>,
+    /// Largest chunk, in tokens of the baseline model.
+    #[arg(long, env = "DOCENT_CHUNK_TOKENS", global = true)]
+    pub chunk_tokens: Option<usize>,
+    /// Tokens a chunk repeats from the one before when a paragraph is split.
+    #[arg(long, env = "DOCENT_CHUNK_OVERLAP", global = true)]
+    pub chunk_overlap: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
@@ -69,6 +85,10 @@ const FILE_KEYS: &[&str] = &[
     "max_answer_tokens",
     "cpu",
     "kv_cache_tokens",
+    "baseline_model",
+    "baseline_context",
+    "chunk_tokens",
+    "chunk_overlap",
     "addr",
     "data_dir",
     "max_upload_mb",
@@ -87,6 +107,10 @@ struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub engine: MistralSettings,
+    /// The chunked baseline's engine; `None` means the full-context engine ("same").
+    pub baseline: Option<MistralSettings>,
+    pub baseline_context: usize,
+    pub chunking: ChunkConfig,
     pub models_dir: PathBuf,
     pub max_answer_tokens: usize,
     pub addr: SocketAddr,
@@ -104,16 +128,37 @@ impl Settings {
         let (fe, fs) = (file.engine, file.serve);
         let models_dir = engine.models_dir.clone().or(fe.models_dir).unwrap_or_else(|| PathBuf::from("models"));
         let model = engine.model.clone().or(fe.model).unwrap_or_else(|| models_dir.join(DEFAULT_MODEL_FILE));
+        let full = MistralSettings {
+            model,
+            dtype: engine.dtype.or(fe.dtype).unwrap_or(DTypeChoice::Auto),
+            max_context: engine.max_context.or(fe.max_context),
+            force_cpu: engine.cpu.or(fe.cpu).unwrap_or(false),
+            max_num_seqs: 4,
+            kv_cache_tokens: engine.kv_cache_tokens.or(fe.kv_cache_tokens).unwrap_or(DEFAULT_KV_CACHE_TOKENS),
+            prefix_cache: true,
+        };
+        let baseline_context = engine.baseline_context.or(fe.baseline_context).unwrap_or(4096);
+        let baseline_model = engine
+            .baseline_model
+            .clone()
+            .or(fe.baseline_model)
+            .unwrap_or_else(|| models_dir.join(DEFAULT_BASELINE_FILE));
+        let baseline = (baseline_model != Path::new("same")).then(|| MistralSettings {
+            model: baseline_model,
+            max_context: Some(baseline_context),
+            max_num_seqs: 2,
+            kv_cache_tokens: 2 * baseline_context,
+            ..full.clone()
+        });
+        let default_chunking = ChunkConfig::default();
         let settings = Self {
             models_dir,
-            engine: MistralSettings {
-                model,
-                dtype: engine.dtype.or(fe.dtype).unwrap_or(DTypeChoice::Auto),
-                max_context: engine.max_context.or(fe.max_context),
-                force_cpu: engine.cpu.or(fe.cpu).unwrap_or(false),
-                max_num_seqs: 4,
-                kv_cache_tokens: engine.kv_cache_tokens.or(fe.kv_cache_tokens).unwrap_or(DEFAULT_KV_CACHE_TOKENS),
-                prefix_cache: true,
+            engine: full,
+            baseline,
+            baseline_context,
+            chunking: ChunkConfig {
+                max_tokens: engine.chunk_tokens.or(fe.chunk_tokens).unwrap_or(default_chunking.max_tokens),
+                overlap_tokens: engine.chunk_overlap.or(fe.chunk_overlap).unwrap_or(default_chunking.overlap_tokens),
             },
             max_answer_tokens: engine.max_answer_tokens.or(fe.max_answer_tokens).unwrap_or(384),
             addr: serve.addr.or(fs.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
@@ -134,6 +179,16 @@ impl Settings {
         }
         if self.engine.kv_cache_tokens < 1024 {
             bail!("kv_cache_tokens must be at least 1024, got {}", self.engine.kv_cache_tokens);
+        }
+        if self.baseline_context < 1024 {
+            bail!("baseline_context must be at least 1024 tokens, got {}", self.baseline_context);
+        }
+        let chunking = self.chunking;
+        if chunking.max_tokens < 32 || chunking.max_tokens * 2 > self.baseline_context {
+            bail!("chunk_tokens must be between 32 and half of baseline_context, got {}", chunking.max_tokens);
+        }
+        if chunking.overlap_tokens * 2 > chunking.max_tokens {
+            bail!("chunk_overlap must be at most half of chunk_tokens, got {}", chunking.overlap_tokens);
         }
         if self.max_queued == 0 {
             bail!("max_queued must be at least 1");

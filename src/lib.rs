@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod index;
 pub mod llm;
 pub mod parse;
 pub mod pipeline;
@@ -19,21 +20,52 @@ use actix_web::{middleware, web, App, HttpServer};
 
 use crate::config::Settings;
 use crate::http::AppState;
+use crate::index::ChunkIndex;
 use crate::llm::{Engine, MistralEngine};
-use crate::pipeline::FullContext;
+use crate::pipeline::{Chunked, FullContext};
 use crate::service::Docent;
 use crate::store::Store;
 
-/// Assemble the service from settings and an engine (the real one, or a test double).
-pub fn build_docent(settings: &Settings, engine: Arc<dyn Engine>) -> anyhow::Result<Docent> {
-    let store = Store::open(&settings.data_dir)?;
-    let full = Arc::new(FullContext::new(Arc::clone(&engine), settings.max_answer_tokens));
-    Ok(Docent::new(store, engine, full, settings.max_queued))
+/// The two model slots: the long-context model and the chunked baseline's short-context one
+/// (the same engine in "same-model" set-ups).
+#[derive(Clone)]
+pub struct Engines {
+    pub full: Arc<dyn Engine>,
+    pub baseline: Arc<dyn Engine>,
 }
 
-/// Load the configured model.
+impl Engines {
+    /// One engine in both slots.
+    pub fn same(engine: Arc<dyn Engine>) -> Self {
+        Self { full: Arc::clone(&engine), baseline: engine }
+    }
+}
+
+/// Assemble the service from settings and engines (the real ones, or test doubles).
+pub fn build_docent(settings: &Settings, engines: Engines) -> anyhow::Result<Docent> {
+    let store = Store::open(&settings.data_dir)?;
+    let index = Arc::new(ChunkIndex::open(&settings.data_dir.join("index"))?);
+    let answer = settings.max_answer_tokens;
+    let budget = settings.baseline_context;
+    let full = Arc::new(FullContext::new(Arc::clone(&engines.full), answer));
+    let chunked = Arc::new(Chunked::new(Arc::clone(&engines.baseline), Arc::clone(&index), budget, answer));
+    let chunked_same = Arc::new(Chunked::new(Arc::clone(&engines.full), Arc::clone(&index), budget, answer));
+    Ok(Docent::new(store, index, engines, service::Pipelines { full, chunked, chunked_same }, settings))
+}
+
+/// Load the configured full-context model.
 pub async fn load_engine(settings: &Settings) -> anyhow::Result<Arc<dyn Engine>> {
     Ok(Arc::new(MistralEngine::load(&settings.engine).await?))
+}
+
+/// Load both configured models (one, when the baseline is "same").
+pub async fn load_engines(settings: &Settings) -> anyhow::Result<Engines> {
+    let full = load_engine(settings).await?;
+    let baseline: Arc<dyn Engine> = match &settings.baseline {
+        Some(b) => Arc::new(MistralEngine::load(b).await?),
+        None => Arc::clone(&full),
+    };
+    Ok(Engines { full, baseline })
 }
 
 /// Bind the HTTP server; returns it (not yet awaited) and the bound address,

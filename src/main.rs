@@ -1,16 +1,16 @@
 //! The `docent` command: serve the web app and API, ingest a file, or summarize one.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use docent::config::{EngineArgs, ServeArgs, Settings};
-use docent::domain::{PipelineKind, Task};
+use docent::domain::{Analysis, Comparison, PipelineKind, Side, Task};
 use docent::http::AppState;
 use docent::llm::checkpoint::{write_random_qwen3, Qwen3Shape};
-use docent::pipeline::{DocInput, FullContext, Pipeline, TaskSpec};
+use docent::pipeline::TaskSpec;
+use docent::service::ChunkedModel;
 
 #[derive(Parser)]
 #[command(name = "docent", version, about = "Whole-document answers with verified cited spans")]
@@ -46,6 +46,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run both pipelines on a file and print the answers side by side with their overlap.
+    Compare {
+        file: PathBuf,
+        #[arg(long)]
+        question: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+        /// Model of the chunked side: the short-context baseline, or the full-context model.
+        #[arg(long, value_enum, default_value = "baseline")]
+        chunked_model: ChunkedModelArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the search index of every stored document from the store.
+    Reindex {
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
     /// Write a random-weight Qwen3 checkpoint (config.json, bf16 safetensors, the real tokenizer):
     /// the full Qwen3-4B-Instruct-2507 shape costs the same GPU time as the real weights.
     Checkpoint {
@@ -75,6 +93,14 @@ enum BenchCommand {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum PipelineArg {
     Full,
+    Chunked,
+    ChunkedSame,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ChunkedModelArg {
+    Baseline,
+    Same,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,8 +120,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(serve) => {
             let settings = Settings::resolve(&cli.engine, &serve)?;
-            let engine = docent::load_engine(&settings).await?;
-            let docent = docent::build_docent(&settings, engine)?;
+            let engines = docent::load_engines(&settings).await?;
+            let docent = docent::build_docent(&settings, engines)?;
+            let indexed = docent.reindex(false).await.map_err(anyhow::Error::from)?;
+            if indexed > 0 {
+                tracing::info!(indexed, "indexed documents that had no chunks");
+            }
             let state = AppState::new(docent, settings.max_upload_bytes)?;
             let (server, addr) = docent::start_server(state, settings.addr)?;
             tracing::info!("docent listening on http://{addr}");
@@ -103,36 +133,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Ingest { file, password, serve } => {
             let settings = Settings::resolve(&cli.engine, &serve)?;
-            let bytes = fs_err::read(&file)?;
-            let engine = docent::load_engine(&settings).await?;
-            let docent = docent::build_docent(&settings, engine)?;
-            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let doc = docent.ingest(&name, bytes, password).await.map_err(anyhow::Error::from)?;
+            let docent = docent::build_docent(&settings, docent::load_engines(&settings).await?)?;
+            let doc = ingest(&docent, &file, password).await?;
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
-        Command::Summarize { file, pipeline: PipelineArg::Full, question, password, json } => {
-            let settings = Settings::resolve(&cli.engine, &ServeArgs::default())?;
-            let bytes = fs_err::read(&file)?;
-            let name = file.to_string_lossy();
-            let media = docent::parse::sniff(&name, &bytes)?;
-            let parsed = docent::parse::parse(media, &bytes, password.as_deref())?;
-            let engine = docent::load_engine(&settings).await?;
-            let full = FullContext::new(Arc::clone(&engine), settings.max_answer_tokens);
+        Command::Reindex { serve } => {
+            let settings = Settings::resolve(&cli.engine, &serve)?;
+            let docent = docent::build_docent(&settings, docent::load_engines(&settings).await?)?;
+            let n = docent.reindex(true).await.map_err(anyhow::Error::from)?;
+            eprintln!("re-indexed {n} documents");
+        }
+        Command::Summarize { file, pipeline, question, password, json } => {
+            let (docent, _scratch) = scratch_docent(&cli.engine).await?;
+            let doc = ingest(&docent, &file, password).await?;
+            let (kind, model) = match pipeline {
+                PipelineArg::Full => (PipelineKind::Full, ChunkedModel::Baseline),
+                PipelineArg::Chunked => (PipelineKind::Chunked, ChunkedModel::Baseline),
+                PipelineArg::ChunkedSame => (PipelineKind::Chunked, ChunkedModel::Same),
+            };
             let task = if question.is_some() { Task::Question } else { Task::Summary };
-            let out = full
-                .run(DocInput { text: &parsed.text, pages: &parsed.pages }, &TaskSpec { task, question })
+            let analysis = docent
+                .analyze(&doc.id, kind, TaskSpec { task, question }, model)
                 .await
+                .map_err(anyhow::Error::from)
                 .context("analysis failed")?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "pipeline": PipelineKind::Full, "model": out.model, "answer": out.answer,
-                        "citations": out.citations, "usage": out.usage, "timings": out.timings,
-                    }))?
-                );
+                println!("{}", serde_json::to_string_pretty(&analysis)?);
             } else {
-                print_answer(&out);
+                print_answer(&analysis);
+            }
+        }
+        Command::Compare { file, question, password, chunked_model, json } => {
+            let (docent, _scratch) = scratch_docent(&cli.engine).await?;
+            let doc = ingest(&docent, &file, password).await?;
+            let task = if question.is_some() { Task::Question } else { Task::Summary };
+            let model = match chunked_model {
+                ChunkedModelArg::Baseline => ChunkedModel::Baseline,
+                ChunkedModelArg::Same => ChunkedModel::Same,
+            };
+            let c = docent.compare(&doc.id, TaskSpec { task, question }, model).await.map_err(anyhow::Error::from)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                print_comparison(&c);
             }
         }
         Command::Checkpoint { out, shape, tokenizer, seed } => {
@@ -156,13 +199,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_answer(out: &docent::pipeline::PipelineOutput) {
-    for s in &out.answer.sentences {
+/// A service on a temporary data dir, for one-off commands that should leave nothing behind.
+async fn scratch_docent(engine: &EngineArgs) -> anyhow::Result<(docent::service::Docent, tempfile::TempDir)> {
+    let scratch = tempfile::tempdir()?;
+    let serve = ServeArgs { data_dir: Some(scratch.path().to_owned()), ..ServeArgs::default() };
+    let settings = Settings::resolve(engine, &serve)?;
+    let docent = docent::build_docent(&settings, docent::load_engines(&settings).await?)?;
+    Ok((docent, scratch))
+}
+
+async fn ingest(
+    docent: &docent::service::Docent,
+    file: &std::path::Path,
+    password: Option<String>,
+) -> anyhow::Result<docent::domain::Document> {
+    let bytes = fs_err::read(file)?;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    docent.ingest(&name, bytes, password).await.map_err(anyhow::Error::from)
+}
+
+fn print_answer(a: &Analysis) {
+    for s in &a.answer.sentences {
         let marks: Vec<String> = s.citations.iter().map(|c| format!("[{c}]")).collect();
         println!("{} {}", s.text, marks.join(""));
     }
     println!();
-    for c in &out.citations {
+    for c in &a.citations {
         let status = if c.valid {
             "verified".to_owned()
         } else {
@@ -170,10 +232,45 @@ fn print_answer(out: &docent::pipeline::PipelineOutput) {
         };
         println!("[{}] p.{} bytes {}..{} {}: \"{}\"", c.id, c.page, c.start, c.end, status, c.quote.replace('\n', " "));
     }
-    let valid = out.citations.iter().filter(|c| c.valid).count();
+    let valid = a.citations.iter().filter(|c| c.valid).count();
+    if let Some(r) = &a.retrieval {
+        println!(
+            "\n{:?}: read {} of {} chunks in {} calls of at most {} tokens",
+            r.method,
+            r.chunks.len(),
+            r.total_chunks,
+            r.calls,
+            r.budget_tokens
+        );
+    }
     println!(
-        "\n{valid}/{} citations verified · {} prompt + {} answer tokens · prefill {} ms, decode {} ms, total {} ms · {}",
-        out.citations.len(), out.usage.prompt_tokens, out.usage.completion_tokens,
-        out.timings.prefill_ms, out.timings.decode_ms, out.timings.total_ms, out.model
+        "\n{valid}/{} citations verified · {} prompt + {} answer tokens · prefill {} ms, decode {} ms, total {} ms · {} ({})",
+        a.citations.len(), a.usage.prompt_tokens, a.usage.completion_tokens,
+        a.timings.prefill_ms, a.timings.decode_ms, a.timings.total_ms, a.model, a.pipeline.as_str()
     );
+}
+
+fn print_comparison(c: &Comparison) {
+    for (name, side) in [("FULL CONTEXT", &c.full), ("CHUNKED RETRIEVAL", &c.chunked)] {
+        println!("=== {name} ===");
+        match side {
+            Side::Done(a) => print_answer(a),
+            Side::Failed { error } => println!("no answer ({}): {}", error.code, error.message),
+        }
+        println!();
+    }
+    let o = &c.overlap;
+    for (name, stats) in [("full", &o.full), ("chunked", &o.chunked)] {
+        if let Some(s) = stats {
+            println!(
+                "{name}: {}/{} citations verified ({:.0}%), citations cover {:.1}% of the text, pages {:?}",
+                s.valid,
+                s.citations,
+                s.validity * 100.0,
+                s.coverage * 100.0,
+                s.pages
+            );
+        }
+    }
+    println!("in common: {} segments, {:.1}% of the text", o.common_segments.len(), o.common_coverage * 100.0);
 }

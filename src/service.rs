@@ -7,20 +7,45 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::domain::{Analysis, Document, PageSpan, PipelineKind, Task};
+use crate::config::Settings;
+use crate::domain::{overlap, Analysis, Comparison, Document, PageSpan, PipelineKind, Side, SideError, Task};
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::llm::Engine;
+use crate::index::{ChunkIndex, Hit};
 use crate::parse;
+use crate::pipeline::chunk::{chunk_document, ChunkConfig};
 use crate::pipeline::{DocInput, Pipeline, TaskSpec};
 use crate::store::{NewDocument, Store};
+use crate::Engines;
 
 /// Parsing a hostile PDF must not hold a request forever.
 const PARSE_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Which model the chunked pipeline runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChunkedModel {
+    /// The short-context baseline model.
+    #[default]
+    Baseline,
+    /// The full-context model, so that only retrieval differs between the two pipelines.
+    Same,
+}
+
+pub struct Pipelines {
+    pub full: Arc<dyn Pipeline>,
+    pub chunked: Arc<dyn Pipeline>,
+    pub chunked_same: Arc<dyn Pipeline>,
+}
+
+/// Most chunks a search returns.
+pub const MAX_SEARCH_K: usize = 50;
+
 pub struct Docent {
     store: Arc<Store>,
-    engine: Arc<dyn Engine>,
-    full: Arc<dyn Pipeline>,
+    index: Arc<ChunkIndex>,
+    engines: Engines,
+    pipelines: Pipelines,
+    chunking: ChunkConfig,
     /// Analyses admitted at once (running or waiting for the engine); beyond it, `engine_busy`.
     admitted: Arc<Semaphore>,
 }
@@ -32,12 +57,29 @@ pub struct DocText {
 }
 
 impl Docent {
-    pub fn new(store: Store, engine: Arc<dyn Engine>, full: Arc<dyn Pipeline>, max_admitted: usize) -> Self {
-        Self { store: Arc::new(store), engine, full, admitted: Arc::new(Semaphore::new(max_admitted.max(1))) }
+    pub fn new(
+        store: Store,
+        index: Arc<ChunkIndex>,
+        engines: Engines,
+        pipelines: Pipelines,
+        settings: &Settings,
+    ) -> Self {
+        Self {
+            store: Arc::new(store),
+            index,
+            engines,
+            pipelines,
+            chunking: settings.chunking,
+            admitted: Arc::new(Semaphore::new(settings.max_queued.max(1))),
+        }
     }
 
     pub fn model_name(&self) -> &str {
-        self.engine.model_name()
+        self.engines.full.model_name()
+    }
+
+    pub fn baseline_model_name(&self) -> &str {
+        self.engines.baseline.model_name()
     }
 
     async fn blocking<T, F>(&self, f: F) -> AppResult<T>
@@ -60,7 +102,7 @@ impl Docent {
             .await
             .map_err(|_| AppError::new(ErrorCode::PdfCorrupt, "parsing took too long; the file may be malformed"))?
             .map_err(AppError::internal)??;
-        let tokens = self.engine.count_tokens(&parsed.text).await.map_err(|e| {
+        let tokens = self.engines.full.count_tokens(&parsed.text).await.map_err(|e| {
             AppError::new(ErrorCode::EngineFailed, "the model's tokenizer failed on this text").with_cause(e)
         })?;
         let doc = Document {
@@ -76,18 +118,70 @@ impl Docent {
             warnings: parsed.warnings.clone(),
         };
         let stored = doc.clone();
+        let parsed = Arc::new(parsed);
+        let shared = Arc::clone(&parsed);
         self.blocking(move |s| {
             s.insert_document(&NewDocument {
                 meta: &stored,
                 original: &bytes,
                 extension: media.extension(),
-                text: &parsed.text,
-                pages: &parsed.pages,
+                text: &shared.text,
+                pages: &shared.pages,
             })
         })
         .await?;
-        tracing::info!(id = %doc.id, pages = doc.pages, tokens, "document ingested");
+        let chunks = self.index_document(&doc.id, &parsed.text, &parsed.pages).await?;
+        tracing::info!(id = %doc.id, pages = doc.pages, tokens, chunks, "document ingested");
         Ok(doc)
+    }
+
+    /// Chunk a document with the baseline model's tokenizer and (re)index its chunks.
+    async fn index_document(&self, id: &str, text: &str, pages: &[PageSpan]) -> AppResult<usize> {
+        let segments = crate::cite::segment(text, pages);
+        let chunks =
+            chunk_document(text, &segments, self.engines.baseline.as_ref(), self.chunking).await.map_err(|e| {
+                AppError::new(ErrorCode::EngineFailed, "the baseline tokenizer failed on this text").with_cause(e)
+            })?;
+        let n = chunks.len();
+        let entries = chunks.into_iter().map(|c| (c, c.span.slice(text).unwrap_or_default().to_owned())).collect();
+        self.index.replace(id, entries).await.map_err(AppError::internal)?;
+        Ok(n)
+    }
+
+    /// Index every stored document that has no chunks yet (`all`: every document). Returns how
+    /// many were indexed.
+    pub async fn reindex(&self, all: bool) -> AppResult<usize> {
+        if all {
+            self.index.clear().await.map_err(AppError::internal)?;
+        }
+        let mut done = 0;
+        for doc in self.list_documents().await? {
+            if !all && self.index.count(&doc.id).map_err(AppError::internal)? > 0 {
+                continue;
+            }
+            let t = self.text(&doc.id).await?;
+            self.index_document(&doc.id, &t.text, &t.pages).await?;
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// BM25 search over one document's chunks.
+    pub async fn search(&self, document_id: &str, query: &str, k: usize) -> AppResult<Vec<Hit>> {
+        let query = query.trim().to_owned();
+        if query.is_empty() {
+            return Err(AppError::new(ErrorCode::InvalidRequest, "the query \"q\" is empty"));
+        }
+        if k == 0 || k > MAX_SEARCH_K {
+            return Err(AppError::new(ErrorCode::InvalidRequest, format!("k must be between 1 and {MAX_SEARCH_K}")));
+        }
+        self.document(document_id).await?;
+        let index = Arc::clone(&self.index);
+        let id = document_id.to_owned();
+        tokio::task::spawn_blocking(move || index.search(&id, &query, k))
+            .await
+            .map_err(AppError::internal)?
+            .map_err(AppError::internal)
     }
 
     pub async fn list_documents(&self) -> AppResult<Vec<Document>> {
@@ -110,41 +204,100 @@ impl Docent {
     }
 
     pub async fn delete_document(&self, id: &str) -> AppResult<()> {
-        let id = id.to_owned();
-        if self.blocking(move |s| s.delete_document(&id)).await? {
-            Ok(())
-        } else {
-            Err(document_not_found())
+        let owned = id.to_owned();
+        if !self.blocking(move |s| s.delete_document(&owned)).await? {
+            return Err(document_not_found());
         }
+        self.index.delete(id).await.map_err(AppError::internal)
+    }
+
+    fn admit(&self) -> AppResult<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.admitted)
+            .try_acquire_owned()
+            .map_err(|_| AppError::new(ErrorCode::EngineBusy, "the model is busy with other analyses; retry shortly"))
     }
 
     /// Run a pipeline on a stored document and store the analysis.
-    pub async fn analyze(&self, document_id: &str, kind: PipelineKind, spec: TaskSpec) -> AppResult<Analysis> {
+    pub async fn analyze(
+        &self,
+        document_id: &str,
+        kind: PipelineKind,
+        spec: TaskSpec,
+        model: ChunkedModel,
+    ) -> AppResult<Analysis> {
         let spec = validate_task(spec)?;
-        let _permit = Arc::clone(&self.admitted).try_acquire_owned().map_err(|_| {
-            AppError::new(ErrorCode::EngineBusy, "the model is busy with other analyses; retry shortly")
-        })?;
+        let _permit = self.admit()?;
         let doc = self.text(document_id).await?;
-        let pipeline = match kind {
-            PipelineKind::Full => &self.full,
+        self.run_pipeline(document_id, &doc, kind, &spec, model).await
+    }
+
+    async fn run_pipeline(
+        &self,
+        document_id: &str,
+        doc: &DocText,
+        kind: PipelineKind,
+        spec: &TaskSpec,
+        model: ChunkedModel,
+    ) -> AppResult<Analysis> {
+        let pipeline = match (kind, model) {
+            (PipelineKind::Full, _) => &self.pipelines.full,
+            (PipelineKind::Chunked, ChunkedModel::Baseline) => &self.pipelines.chunked,
+            (PipelineKind::Chunked, ChunkedModel::Same) => &self.pipelines.chunked_same,
         };
-        let out = pipeline.run(DocInput { text: &doc.text, pages: &doc.pages }, &spec).await?;
+        let input = DocInput { id: document_id, text: &doc.text, pages: &doc.pages };
+        let out = pipeline.run(input, spec).await?;
         let analysis = Analysis {
             id: uuid::Uuid::new_v4().to_string(),
             document_id: document_id.to_owned(),
             pipeline: pipeline.kind(),
             model: out.model,
             task: spec.task,
-            question: spec.question,
+            question: spec.question.clone(),
             answer: out.answer,
             citations: out.citations,
             usage: out.usage,
             timings: out.timings,
+            retrieval: out.retrieval,
             created_at: now(),
         };
         let stored = analysis.clone();
         self.blocking(move |s| s.insert_analysis(&stored)).await?;
         Ok(analysis)
+    }
+
+    /// The same task through both pipelines, one after the other (they may share a GPU), and
+    /// what their citations have in common. A side that fails (a document too long for the
+    /// full-context model) is reported with its error; the other still answers.
+    pub async fn compare(&self, document_id: &str, spec: TaskSpec, model: ChunkedModel) -> AppResult<Comparison> {
+        let spec = validate_task(spec)?;
+        let _permit = self.admit()?;
+        let doc = self.text(document_id).await?;
+        let side = |r: AppResult<Analysis>| match r {
+            Ok(a) => Ok(Side::Done(Box::new(a))),
+            // Infrastructure failures fail the comparison; a side's own limits are part of it.
+            Err(e) if matches!(e.code, ErrorCode::Internal) => Err(e),
+            Err(e) => Ok(Side::Failed { error: SideError { code: e.code.as_str().to_owned(), message: e.message } }),
+        };
+        let full = side(self.run_pipeline(document_id, &doc, PipelineKind::Full, &spec, model).await)?;
+        let chunked = side(self.run_pipeline(document_id, &doc, PipelineKind::Chunked, &spec, model).await)?;
+        let comparison = Comparison {
+            id: uuid::Uuid::new_v4().to_string(),
+            document_id: document_id.to_owned(),
+            overlap: overlap(doc.text.len(), full.analysis(), chunked.analysis()),
+            full,
+            chunked,
+            created_at: now(),
+        };
+        let stored = comparison.clone();
+        self.blocking(move |s| s.insert_comparison(&stored)).await?;
+        Ok(comparison)
+    }
+
+    pub async fn comparison(&self, id: &str) -> AppResult<Comparison> {
+        let id = id.to_owned();
+        self.blocking(move |s| s.get_comparison(&id))
+            .await?
+            .ok_or_else(|| AppError::new(ErrorCode::ComparisonNotFound, "no comparison with this id"))
     }
 
     pub async fn analysis(&self, id: &str) -> AppResult<Analysis> {

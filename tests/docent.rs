@@ -21,3 +21,6 @@ mod browser;
 
 #[path = "docent/qwen3.rs"]
 mod qwen3;
+
+#[path = "docent/chunked.rs"]
+mod chunked;

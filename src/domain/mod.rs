@@ -1,6 +1,10 @@
 //! Pure data shared by every layer: documents with their page map, text
 //! segments, analyses with cited spans. No I/O here.
 
+mod compare;
+
+pub use compare::{overlap, Comparison, Overlap, Side, SideError, SideStats};
+
 use serde::{Deserialize, Serialize};
 
 /// A byte range `[start, end)` of a document's normalised text, on `char` boundaries.
@@ -70,6 +74,17 @@ pub struct Segment {
     pub page: u32,
 }
 
+/// A piece of the text for retrieval: whole segments, bounded in tokens of the baseline model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub id: u32,
+    #[serde(flatten)]
+    pub span: Span,
+    /// The page the chunk starts on.
+    pub page: u32,
+    pub tokens: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
@@ -81,14 +96,41 @@ pub enum Task {
 #[serde(rename_all = "snake_case")]
 pub enum PipelineKind {
     Full,
+    Chunked,
 }
 
 impl PipelineKind {
     pub fn as_str(self) -> &'static str {
         match self {
             PipelineKind::Full => "full",
+            PipelineKind::Chunked => "chunked",
         }
     }
+}
+
+/// How the chunked pipeline chose what the model read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrievalMethod {
+    /// The BM25 top-k chunks for the question, as many as fit the context budget.
+    Bm25TopK,
+    /// Every chunk: windows that fit the budget are summarised with citations, then the
+    /// cited claims are summarised again (recursively) into the final answer.
+    MapReduce,
+}
+
+/// What the chunked pipeline read, stated with every chunked analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retrieval {
+    pub method: RetrievalMethod,
+    /// Ids of the chunks the model read, in document order.
+    pub chunks: Vec<u32>,
+    /// Chunks the document has in all.
+    pub total_chunks: usize,
+    /// Model calls made (1 for a question; windows plus reduce steps for a summary).
+    pub calls: usize,
+    /// Context budget per call, in tokens.
+    pub budget_tokens: usize,
 }
 
 /// A sentence of the answer with the ids of the citations that support it.
@@ -148,6 +190,8 @@ pub struct Analysis {
     pub citations: Vec<Citation>,
     pub usage: Usage,
     pub timings: Timings,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<Retrieval>,
     pub created_at: String,
 }
 

@@ -9,6 +9,7 @@ use super::{upload, State};
 use crate::domain::{PipelineKind, Task};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::pipeline::TaskSpec;
+use crate::service::ChunkedModel;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Malformed JSON gets the same error shape as every other error.
@@ -23,11 +24,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/documents/{id}/text", web::get().to(get_text))
         .route("/documents/{id}/analyses", web::post().to(create_analysis))
         .route("/documents/{id}/analyses", web::get().to(list_analyses))
-        .route("/analyses/{id}", web::get().to(get_analysis));
+        .route("/documents/{id}/search", web::get().to(search))
+        .route("/documents/{id}/compare", web::post().to(create_comparison))
+        .route("/analyses/{id}", web::get().to(get_analysis))
+        .route("/comparisons/{id}", web::get().to(get_comparison));
 }
 
 pub async fn healthz(state: State) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok", "model": state.docent.model_name()}))
+    let docent = &state.docent;
+    HttpResponse::Ok()
+        .json(json!({"status": "ok", "model": docent.model_name(), "baseline_model": docent.baseline_model_name()}))
 }
 
 async fn create_document(state: State, body: Multipart) -> AppResult<HttpResponse> {
@@ -61,10 +67,28 @@ struct AnalysisRequest {
     pipeline: PipelineKind,
     task: Task,
     question: Option<String>,
+    /// For `"pipeline": "chunked"`: the baseline model (default) or the full-context one.
+    #[serde(default)]
+    chunked_model: ChunkedModel,
 }
 
 fn default_pipeline() -> PipelineKind {
     PipelineKind::Full
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompareRequest {
+    task: Task,
+    question: Option<String>,
+    #[serde(default)]
+    chunked_model: ChunkedModel,
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+    k: Option<usize>,
 }
 
 async fn create_analysis(
@@ -74,7 +98,7 @@ async fn create_analysis(
 ) -> AppResult<HttpResponse> {
     let req = body.into_inner();
     let spec = TaskSpec { task: req.task, question: req.question };
-    let analysis = state.docent.analyze(&id, req.pipeline, spec).await?;
+    let analysis = state.docent.analyze(&id, req.pipeline, spec, req.chunked_model).await?;
     Ok(HttpResponse::Ok().insert_header((header::LOCATION, format!("/api/v1/analyses/{}", analysis.id))).json(analysis))
 }
 
@@ -85,4 +109,27 @@ async fn list_analyses(state: State, id: web::Path<String>) -> AppResult<HttpRes
 
 async fn get_analysis(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.docent.analysis(&id).await?))
+}
+
+async fn search(state: State, id: web::Path<String>, query: web::Query<SearchQuery>) -> AppResult<HttpResponse> {
+    let q = query.q.as_deref().unwrap_or_default();
+    let k = query.k.unwrap_or(8);
+    let hits = state.docent.search(&id, q, k).await?;
+    Ok(HttpResponse::Ok().json(json!({"document_id": id.as_str(), "query": q.trim(), "k": k, "results": hits})))
+}
+
+async fn create_comparison(
+    state: State,
+    id: web::Path<String>,
+    body: web::Json<CompareRequest>,
+) -> AppResult<HttpResponse> {
+    let req = body.into_inner();
+    let spec = TaskSpec { task: req.task, question: req.question };
+    let comparison = state.docent.compare(&id, spec, req.chunked_model).await?;
+    let location = format!("/api/v1/comparisons/{}", comparison.id);
+    Ok(HttpResponse::Ok().insert_header((header::LOCATION, location)).json(comparison))
+}
+
+async fn get_comparison(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.docent.comparison(&id).await?))
 }

@@ -6,16 +6,18 @@ use actix_web::{http::header, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{upload, State};
-use crate::domain::{Analysis, Document, PipelineKind, Task};
+use crate::domain::{Analysis, Comparison, Document, PipelineKind, RetrievalMethod, Side, Task};
 use crate::error::{AppError, AppResult};
 use crate::pipeline::TaskSpec;
-use crate::service::DocText;
+use crate::service::{ChunkedModel, DocText};
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/base.html")),
+    ("_answer.html", include_str!("../../templates/_answer.html")),
     ("index.html", include_str!("../../templates/index.html")),
     ("document.html", include_str!("../../templates/document.html")),
     ("analysis.html", include_str!("../../templates/analysis.html")),
+    ("compare.html", include_str!("../../templates/compare.html")),
 ];
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const APP_JS: &str = include_str!("../../static/app.js");
@@ -33,7 +35,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/documents/{id}", web::get().to(document_page))
         .route("/documents/{id}/analyze", web::post().to(analyze_form))
         .route("/documents/{id}/delete", web::post().to(delete_form))
+        .route("/documents/{id}/compare", web::post().to(compare_form))
         .route("/analyses/{id}", web::get().to(analysis_page))
+        .route("/comparisons/{id}", web::get().to(comparison_page))
         .route("/static/style.css", web::get().to(|| async { asset("text/css", STYLE_CSS) }))
         .route("/static/app.js", web::get().to(|| async { asset("text/javascript", APP_JS) }));
 }
@@ -175,6 +179,8 @@ fn page_views<'a>(doc: &'a DocText, marks: &[(usize, usize, String, bool)]) -> V
 #[derive(Serialize)]
 struct AnalysisRow<'a> {
     id: &'a str,
+    pipeline: &'a str,
+    model: &'a str,
     task: &'a str,
     question: Option<&'a str>,
     created_at: &'a str,
@@ -185,6 +191,8 @@ struct AnalysisRow<'a> {
 #[derive(Serialize)]
 struct DocumentView<'a> {
     doc: DocRow<'a>,
+    model: &'a str,
+    baseline_model: &'a str,
     pages: Vec<PageView<'a>>,
     analyses: Vec<AnalysisRow<'a>>,
     error: Option<ErrorView<'a>>,
@@ -207,11 +215,15 @@ async fn document_with(state: &State, id: &str, error: Option<&AppError>) -> App
     let analyses = state.docent.analyses_of(id).await?;
     let view = DocumentView {
         doc: DocRow::from(&doc),
+        model: state.docent.model_name(),
+        baseline_model: state.docent.baseline_model_name(),
         pages: page_views(&text, &[]),
         analyses: analyses
             .iter()
             .map(|a| AnalysisRow {
                 id: &a.id,
+                pipeline: a.pipeline.as_str(),
+                model: &a.model,
                 task: task_name(a.task),
                 question: a.question.as_deref(),
                 created_at: a.created_at.get(..19).unwrap_or(&a.created_at),
@@ -228,12 +240,23 @@ async fn document_with(state: &State, id: &str, error: Option<&AppError>) -> App
 struct AnalyzeForm {
     task: Task,
     question: Option<String>,
+    /// `full` (default), `chunked` (baseline model) or `chunked_same` (full-context model).
+    pipeline: Option<String>,
+}
+
+fn pipeline_choice(name: Option<&str>) -> (PipelineKind, ChunkedModel) {
+    match name {
+        Some("chunked") => (PipelineKind::Chunked, ChunkedModel::Baseline),
+        Some("chunked_same") => (PipelineKind::Chunked, ChunkedModel::Same),
+        _ => (PipelineKind::Full, ChunkedModel::Baseline),
+    }
 }
 
 async fn analyze_form(state: State, id: web::Path<String>, form: web::Form<AnalyzeForm>) -> AppResult<HttpResponse> {
     let form = form.into_inner();
+    let (kind, model) = pipeline_choice(form.pipeline.as_deref());
     let spec = TaskSpec { task: form.task, question: form.question };
-    match state.docent.analyze(&id, PipelineKind::Full, spec).await {
+    match state.docent.analyze(&id, kind, spec, model).await {
         Ok(a) => Ok(see_other(format!("/analyses/{}", a.id))),
         Err(e) => document_with(&state, &id, Some(&e)).await,
     }
@@ -246,7 +269,7 @@ async fn delete_form(state: State, id: web::Path<String>) -> AppResult<HttpRespo
 
 #[derive(Serialize)]
 struct CiteLink {
-    id: u32,
+    label: String,
     anchor: String,
     page: u32,
     valid: bool,
@@ -260,12 +283,11 @@ struct SentenceView<'a> {
     cites: Vec<CiteLink>,
 }
 
+/// One answer with its citations and costs, as the analysis and compare pages show it.
 #[derive(Serialize)]
-struct AnalysisView<'a> {
+struct AnswerView<'a> {
     id: &'a str,
-    doc: DocRow<'a>,
-    task: &'a str,
-    question: Option<&'a str>,
+    pipeline: &'a str,
     model: &'a str,
     sentences: Vec<SentenceView<'a>>,
     valid: usize,
@@ -275,6 +297,15 @@ struct AnalysisView<'a> {
     prefill: String,
     decode: String,
     elapsed: String,
+    retrieval: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AnalysisView<'a> {
+    doc: DocRow<'a>,
+    task: &'a str,
+    question: Option<&'a str>,
+    answer: AnswerView<'a>,
     pages: Vec<PageView<'a>>,
 }
 
@@ -282,13 +313,11 @@ fn seconds(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
 }
 
-async fn analysis_page(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let a: Analysis = state.docent.analysis(&id).await?;
-    let doc = state.docent.document(&a.document_id).await?;
-    let text = state.docent.text(&a.document_id).await?;
+/// Citation labels carry `prefix` ("F", "C") where two answers share one source view.
+fn answer_view<'a>(a: &'a Analysis, prefix: &str) -> AnswerView<'a> {
     let link = |cid: &u32| {
         a.citations.iter().find(|c| c.id == *cid).map(|c| CiteLink {
-            id: c.id,
+            label: format!("{prefix}{}", c.id),
             anchor: format!("span-{}-{}", c.start, c.end),
             page: c.page,
             valid: c.valid,
@@ -296,22 +325,23 @@ async fn analysis_page(state: State, id: web::Path<String>) -> AppResult<HttpRes
             quote: c.quote.clone(),
         })
     };
-    let mut marks: Vec<(usize, usize, String, bool)> = Vec::new();
-    for c in a.citations.iter().filter(|c| c.end > c.start) {
-        match marks.iter_mut().find(|m| m.0 == c.start && m.1 == c.end) {
-            Some(m) => {
-                m.2.push_str(&format!(" {}", c.id));
-                m.3 &= c.valid;
-            }
-            None => marks.push((c.start, c.end, c.id.to_string(), c.valid)),
-        }
-    }
-    marks.sort_by_key(|m| m.0);
-    let view = AnalysisView {
+    let retrieval = a.retrieval.as_ref().map(|r| {
+        let method = match r.method {
+            RetrievalMethod::Bm25TopK => "BM25 top-k retrieval",
+            RetrievalMethod::MapReduce => "map-reduce over every chunk",
+        };
+        format!(
+            "{method}: read {} of {} chunks in {} call{} of at most {} tokens",
+            r.chunks.len(),
+            r.total_chunks,
+            r.calls,
+            if r.calls == 1 { "" } else { "s" },
+            r.budget_tokens
+        )
+    });
+    AnswerView {
         id: &a.id,
-        doc: DocRow::from(&doc),
-        task: task_name(a.task),
-        question: a.question.as_deref(),
+        pipeline: a.pipeline.as_str(),
         model: &a.model,
         sentences: a
             .answer
@@ -326,7 +356,129 @@ async fn analysis_page(state: State, id: web::Path<String>) -> AppResult<HttpRes
         prefill: seconds(a.timings.prefill_ms),
         decode: seconds(a.timings.decode_ms),
         elapsed: seconds(a.timings.total_ms),
+        retrieval,
+    }
+}
+
+/// Marks for the cited spans of `a`: (start, end, labels, all valid). Spans are whole segments,
+/// so two citations of one segment share a mark.
+fn add_marks(marks: &mut Vec<(usize, usize, String, bool)>, a: &Analysis, prefix: &str) {
+    for c in a.citations.iter().filter(|c| c.end > c.start) {
+        match marks.iter_mut().find(|m| m.0 == c.start && m.1 == c.end) {
+            Some(m) => {
+                m.2.push_str(&format!(" {prefix}{}", c.id));
+                m.3 &= c.valid;
+            }
+            None => marks.push((c.start, c.end, format!("{prefix}{}", c.id), c.valid)),
+        }
+    }
+    marks.sort_by_key(|m| m.0);
+}
+
+async fn analysis_page(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let a: Analysis = state.docent.analysis(&id).await?;
+    let doc = state.docent.document(&a.document_id).await?;
+    let text = state.docent.text(&a.document_id).await?;
+    let mut marks = Vec::new();
+    add_marks(&mut marks, &a, "");
+    let view = AnalysisView {
+        doc: DocRow::from(&doc),
+        task: task_name(a.task),
+        question: a.question.as_deref(),
+        answer: answer_view(&a, ""),
         pages: page_views(&text, &marks),
     };
     render(&state, "analysis.html", &view, 200)
+}
+
+#[derive(Serialize)]
+struct SideView<'a> {
+    key: &'static str,
+    heading: &'static str,
+    answer: Option<AnswerView<'a>>,
+    error: Option<ErrorView<'a>>,
+    coverage: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CompareView<'a> {
+    doc: DocRow<'a>,
+    task: &'a str,
+    question: Option<&'a str>,
+    sides: [SideView<'a>; 2],
+    common_segments: usize,
+    common_coverage: String,
+    pages: Vec<PageView<'a>>,
+}
+
+fn percent(x: f32) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn side_view<'a>(
+    (key, heading): (&'static str, &'static str),
+    side: &'a Side,
+    prefix: &str,
+    stats: Option<&crate::domain::SideStats>,
+) -> SideView<'a> {
+    match side {
+        Side::Done(a) => SideView {
+            key,
+            heading,
+            answer: Some(answer_view(a, prefix)),
+            error: None,
+            coverage: stats.map(|s| percent(s.coverage)),
+        },
+        Side::Failed { error } => SideView {
+            key,
+            heading,
+            answer: None,
+            error: Some(ErrorView { code: &error.code, message: &error.message }),
+            coverage: None,
+        },
+    }
+}
+
+/// The compare form: a question when one is typed, else a summary.
+#[derive(Deserialize)]
+struct CompareForm {
+    question: Option<String>,
+    chunked_model: Option<ChunkedModel>,
+}
+
+async fn compare_form(state: State, id: web::Path<String>, form: web::Form<CompareForm>) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let question = form.question.filter(|q| !q.trim().is_empty());
+    let task = if question.is_some() { Task::Question } else { Task::Summary };
+    let spec = TaskSpec { task, question };
+    match state.docent.compare(&id, spec, form.chunked_model.unwrap_or_default()).await {
+        Ok(c) => Ok(see_other(format!("/comparisons/{}", c.id))),
+        Err(e) => document_with(&state, &id, Some(&e)).await,
+    }
+}
+
+async fn comparison_page(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let c: Comparison = state.docent.comparison(&id).await?;
+    let doc = state.docent.document(&c.document_id).await?;
+    let text = state.docent.text(&c.document_id).await?;
+    let mut marks = Vec::new();
+    let any = c.full.analysis().or(c.chunked.analysis());
+    for (side, prefix) in [(&c.full, "F"), (&c.chunked, "C")] {
+        if let Some(a) = side.analysis() {
+            add_marks(&mut marks, a, prefix);
+        }
+    }
+    let view = CompareView {
+        doc: DocRow::from(&doc),
+        task: any.map_or("summary", |a| task_name(a.task)),
+        question: any.and_then(|a| a.question.as_deref()),
+        sides: [
+            side_view(("full", "Full context (whole document)"), &c.full, "F", c.overlap.full.as_ref()),
+            side_view(("chunked", "Chunked retrieval"), &c.chunked, "C", c.overlap.chunked.as_ref()),
+        ],
+        common_segments: c.overlap.common_segments.len(),
+        common_coverage: percent(c.overlap.common_coverage),
+        pages: page_views(&text, &marks),
+    };
+    render(&state, "compare.html", &view, 200)
 }

@@ -7,23 +7,12 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
+use super::prompt::{self, Step};
 use super::{DocInput, Pipeline, PipelineOutput, TaskSpec};
 use crate::cite;
-use crate::domain::{PipelineKind, Task, Timings, Usage};
+use crate::domain::{PipelineKind, Timings, Usage};
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::llm::{Engine, GenRequest};
-
-/// The one line a question may be answered with when the document does not say.
-pub const REFUSAL: &str = "The document does not say.";
-
-const SYSTEM: &str = "You are docent, a careful analyst of documents. You answer only from the \
-document you are given. The document comes as numbered segments, one per line, each ending \
-with its marker, such as [S12]. You answer in lines. Every line is one short sentence that says \
-only what a segment of the document says, ending with that segment's marker (up to three \
-markers when it combines segments). An example of the format, from an answer about another \
-document:\n\
-The agreement starts on 1 May 2020 and lasts two years. [S3]\n\
-Either party may end it with 30 days' written notice. [S7][S8]";
+use crate::llm::Engine;
 
 pub struct FullContext {
     engine: Arc<dyn Engine>,
@@ -33,33 +22,6 @@ pub struct FullContext {
 impl FullContext {
     pub fn new(engine: Arc<dyn Engine>, max_answer_tokens: usize) -> Self {
         Self { engine, max_answer_tokens }
-    }
-
-    fn request(&self, numbered: &str, labels: &[u32], task: &TaskSpec) -> GenRequest {
-        let (instruction, sentences, refusal) = match (task.task, task.question.as_deref()) {
-            (Task::Question, Some(q)) => (
-                format!(
-                    "Question: {q}\nAnswer it from the document in one to three lines, each \
-                     ending with the marker of the segment that states it. If the document does \
-                     not answer it, write exactly: {REFUSAL}"
-                ),
-                3,
-                Some(REFUSAL),
-            ),
-            _ => (
-                "Summarize the document in three to five lines: its purpose, its main points and \
-                 its conclusion. Each line ends with the marker of the segment it restates."
-                    .to_owned(),
-                5,
-                None,
-            ),
-        };
-        GenRequest {
-            system: SYSTEM.to_owned(),
-            user: format!("<document>\n{numbered}</document>\n\n{instruction}"),
-            regex: Some(cite::answer_regex(labels, sentences, refusal)),
-            max_tokens: self.max_answer_tokens,
-        }
     }
 }
 
@@ -73,7 +35,8 @@ impl Pipeline for FullContext {
         let started = Instant::now();
         let segments = cite::segment(doc.text, doc.pages);
         let labels = cite::labels(segments.len());
-        let request = self.request(&cite::numbered_text(doc.text, &segments, &labels), &labels, task);
+        let numbered = cite::numbered_text(doc.text, &segments, &labels);
+        let request = prompt::request(&numbered, &labels, Step::Task(task), self.max_answer_tokens);
 
         let prompt_tokens = self.engine.count_prompt_tokens(&request).await.map_err(|e| {
             AppError::new(ErrorCode::EngineFailed, "the model could not tokenize the prompt").with_cause(e)
@@ -109,6 +72,7 @@ impl Pipeline for FullContext {
             citations,
             usage: Usage { prompt_tokens: out.prompt_tokens, completion_tokens: out.completion_tokens },
             timings: Timings { prefill_ms: out.prefill_ms, decode_ms: out.decode_ms, total_ms },
+            retrieval: None,
         })
     }
 }

@@ -2,17 +2,24 @@
 //! Every pipeline returns the same `PipelineOutput`, so views and comparisons
 //! treat them alike.
 
+pub mod chunk;
+mod chunked;
 mod full;
+mod prompt;
 
-pub use full::{FullContext, REFUSAL};
+pub use chunked::Chunked;
+pub use full::FullContext;
+pub use prompt::REFUSAL;
 
 use async_trait::async_trait;
 
-use crate::domain::{Answer, Citation, PageSpan, PipelineKind, Task, Timings, Usage};
+use crate::domain::{Answer, Citation, PageSpan, PipelineKind, Retrieval, Task, Timings, Usage};
 use crate::error::AppResult;
 
 /// The document as a pipeline reads it.
 pub struct DocInput<'a> {
+    /// The stored document's id (the chunked pipeline finds its chunks by it).
+    pub id: &'a str,
     pub text: &'a str,
     pub pages: &'a [PageSpan],
 }
@@ -30,6 +37,8 @@ pub struct PipelineOutput {
     pub citations: Vec<Citation>,
     pub usage: Usage,
     pub timings: Timings,
+    /// What the model read, for pipelines that do not read everything.
+    pub retrieval: Option<Retrieval>,
 }
 
 #[async_trait]

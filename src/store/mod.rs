@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context};
 use fs_err as fs;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::domain::{Analysis, Document, PageSpan};
+use crate::domain::{Analysis, Comparison, Document, PageSpan};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (
@@ -32,6 +32,12 @@ CREATE TABLE IF NOT EXISTS analyses (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS analyses_by_document ON analyses(document_id, created_at);
+CREATE TABLE IF NOT EXISTS comparisons (
+    id TEXT PRIMARY KEY,
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 ";
 
 pub struct Store {
@@ -130,6 +136,20 @@ impl Store {
     pub fn get_analysis(&self, id: &str) -> anyhow::Result<Option<Analysis>> {
         let body: Option<String> =
             self.conn()?.query_row("SELECT body FROM analyses WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        body.map(|b| serde_json::from_str(&b).map_err(Into::into)).transpose()
+    }
+
+    pub fn insert_comparison(&self, c: &Comparison) -> anyhow::Result<()> {
+        self.conn()?.execute(
+            "INSERT INTO comparisons (id, document_id, created_at, body) VALUES (?1, ?2, ?3, ?4)",
+            params![c.id, c.document_id, c.created_at, serde_json::to_string(c)?],
+        )?;
+        Ok(())
+    }
+
+    pub fn get_comparison(&self, id: &str) -> anyhow::Result<Option<Comparison>> {
+        let body: Option<String> =
+            self.conn()?.query_row("SELECT body FROM comparisons WHERE id = ?1", [id], |r| r.get(0)).optional()?;
         body.map(|b| serde_json::from_str(&b).map_err(Into::into)).transpose()
     }
 

@@ -40,7 +40,8 @@ pub fn default_model() -> PathBuf {
 
 pub fn settings(data_dir: &std::path::Path) -> Settings {
     let engine = EngineArgs {
-        // Only the real-engine tests load it, and they check it exists.
+        // Only the real-engine tests load them, and they check they exist.
+        models_dir: Some(models_dir()),
         model: Some(models_dir().join(DEFAULT_MODEL_FILE)),
         cpu: Some(true),
         ..EngineArgs::default()
@@ -59,8 +60,13 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// A server with one engine in both model slots.
     pub async fn start(settings: &Settings, engine: Arc<dyn Engine>) -> Self {
-        let docent = docent::build_docent(settings, engine).expect("build service");
+        Self::start_with(settings, docent::Engines::same(engine)).await
+    }
+
+    pub async fn start_with(settings: &Settings, engines: docent::Engines) -> Self {
+        let docent = docent::build_docent(settings, engines).expect("build service");
         let state = AppState::new(docent, settings.max_upload_bytes).expect("state");
         let (server, addr) = docent::start_server(state, settings.addr).expect("bind");
         let handle = server.handle();

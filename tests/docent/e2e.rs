@@ -87,3 +87,66 @@ async fn real_model_summarizes_a_real_pdf_with_verified_citations_that_survive_a
     assert_eq!(doc_again, doc);
     s.stop().await;
 }
+
+#[actix_web::test]
+async fn real_models_compare_the_full_context_and_chunked_answers_with_verified_citations() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings(dir.path());
+    settings.engine.model = default_model();
+    let engines = docent::load_engines(&settings).await.expect("both default models load");
+    assert_ne!(engines.full.model_name(), engines.baseline.model_name(), "the baseline is SmolLM2");
+    assert_eq!(engines.baseline.context_limit(), 4096, "the baseline has Baichuan2's 4K budget");
+    let s = TestServer::start_with(&settings, engines).await;
+    let resp = upload(&s, DOC, read_corpus(DOC)).await;
+    let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let text = text_of(&s, &id).await;
+
+    let q = "How does the network prevent double-spending?";
+    let resp = crate::common::client()
+        .post(s.url(&format!("/api/v1/documents/{id}/compare")))
+        .json(&json!({"task": "question", "question": q}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let c: Value = resp.json().await.unwrap();
+    eprintln!("comparison: {}", serde_json::to_string_pretty(&c).unwrap());
+    let (full, chunked) = (&c["full"], &c["chunked"]);
+    assert_eq!((full["pipeline"].as_str(), chunked["pipeline"].as_str()), (Some("full"), Some("chunked")), "{c}");
+    assert_ne!(full["model"], chunked["model"]);
+    assert_eq!(chunked["retrieval"]["method"], "bm25_top_k");
+
+    // The chunks the chunked side read, as spans.
+    let hits = get_json(&s, &format!("/api/v1/documents/{id}/search?q=double-spending&k=50")).await;
+    let read: Vec<u64> =
+        chunked["retrieval"]["chunks"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+    let all_chunks = get_json(&s, &format!("/api/v1/documents/{id}/search?q=the&k=50")).await;
+    let spans: Vec<(u64, u64)> = [hits, all_chunks]
+        .iter()
+        .flat_map(|h| h["results"].as_array().unwrap().clone())
+        .filter(|r| read.contains(&r["id"].as_u64().unwrap()))
+        .map(|r| (r["start"].as_u64().unwrap(), r["end"].as_u64().unwrap()))
+        .collect();
+    for (side, a) in [("full", full), ("chunked", chunked)] {
+        let cites = a["citations"].as_array().unwrap();
+        for s in a["answer"]["sentences"].as_array().unwrap() {
+            let refused = s["text"] == docent::pipeline::REFUSAL;
+            assert!(refused || !s["citations"].as_array().unwrap().is_empty(), "{side}: uncited {s}");
+        }
+        for cite in cites {
+            let (start, end) = (cite["start"].as_u64().unwrap(), cite["end"].as_u64().unwrap());
+            assert_eq!(text.get(start as usize..end as usize), cite["quote"].as_str(), "{side}: {cite}");
+            if side == "chunked" {
+                assert!(spans.iter().any(|&(s, e)| s <= start && end <= e), "cites outside the chunks read: {cite}");
+            }
+        }
+        let valid = cites.iter().filter(|x| x["valid"] == true).count() as u64;
+        assert_eq!(c["overlap"][side]["valid"].as_u64(), Some(valid));
+        assert_eq!(c["overlap"][side]["citations"].as_u64(), Some(cites.len() as u64));
+    }
+
+    let html = get_html(&s, &format!("/comparisons/{}", c["id"].as_str().unwrap())).await;
+    assert!(html.contains("id=\"side-full\"") && html.contains("id=\"side-chunked\""));
+    assert!(html.contains("BM25 top-k retrieval"));
+    s.stop().await;
+}

@@ -37,7 +37,7 @@ async fn a_qwen3_safetensors_directory_loads_and_answers_through_the_pipeline() 
     let pages = [PageSpan { number: 1, start: 0, end: text.len() }];
     let pipeline = FullContext::new(Arc::new(engine), 48);
     let spec = TaskSpec { task: Task::Summary, question: None };
-    let out = pipeline.run(DocInput { text, pages: &pages }, &spec).await.expect("the pipeline runs");
+    let out = pipeline.run(DocInput { id: "tiny", text, pages: &pages }, &spec).await.expect("the pipeline runs");
     // Random weights say nothing sensible; what matters is that the constrained
     // decoder ran on this architecture and every citation resolves into the text.
     assert!(out.usage.prompt_tokens > 20 && out.usage.completion_tokens > 0, "{:?}", out.usage);
