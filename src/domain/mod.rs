@@ -82,6 +82,8 @@ pub struct Chunk {
     pub span: Span,
     /// The page the chunk starts on.
     pub page: u32,
+    /// The page it ends on (a chunk may run over a page break).
+    pub last_page: u32,
     pub tokens: usize,
 }
 

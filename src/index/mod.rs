@@ -32,6 +32,7 @@ struct Fields {
     start: Field,
     end: Field,
     page: Field,
+    last_page: Field,
     tokens: Field,
     text: Field,
 }
@@ -74,6 +75,7 @@ fn schema() -> (Schema, Fields) {
         start: b.add_u64_field("start", STORED),
         end: b.add_u64_field("end", STORED),
         page: b.add_u64_field("page", STORED),
+        last_page: b.add_u64_field("last_page", STORED),
         tokens: b.add_u64_field("tokens", STORED | INDEXED),
         text: b.add_text_field("text", text_options),
     };
@@ -85,9 +87,23 @@ impl ChunkIndex {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         fs_err::create_dir_all(dir)?;
         let (schema, fields) = schema();
-        let directory = tantivy::directory::MmapDirectory::open(dir)
-            .with_context(|| format!("opening the search index in {}", dir.display()))?;
-        let index = Index::open_or_create(directory, schema).context("opening the search index")?;
+        let open = |schema: Schema| -> anyhow::Result<Index> {
+            let directory = tantivy::directory::MmapDirectory::open(dir)
+                .with_context(|| format!("opening the search index in {}", dir.display()))?;
+            Ok(Index::open_or_create(directory, schema)?)
+        };
+        let index = match open(schema.clone()) {
+            Ok(index) => index,
+            // An index written by another version of docent: it is derived data, so start it
+            // afresh; `docent serve` re-indexes every document that has no chunks.
+            Err(e) if matches!(e.downcast_ref(), Some(tantivy::TantivyError::SchemaError(_))) => {
+                tracing::warn!(dir = %dir.display(), "the search index has an older schema; rebuilding it");
+                fs_err::remove_dir_all(dir)?;
+                fs_err::create_dir_all(dir)?;
+                open(schema).context("creating the search index")?
+            }
+            Err(e) => return Err(e.context("opening the search index")),
+        };
         let analyzer =
             TextAnalyzer::builder(MixedTokenizer).filter(LowerCaser).filter(Stemmer::new(Language::English)).build();
         index.tokenizers().register(TOKENIZER, analyzer);
@@ -175,6 +191,7 @@ impl ChunkIndex {
             id: u32::try_from(num(f.chunk)?)?,
             span: Span { start: usize::try_from(num(f.start)?)?, end: usize::try_from(num(f.end)?)? },
             page: u32::try_from(num(f.page)?)?,
+            last_page: u32::try_from(num(f.last_page)?)?,
             tokens: usize::try_from(num(f.tokens)?)?,
         })
     }
@@ -212,6 +229,7 @@ fn write_loop(mut writer: IndexWriter, f: Fields, commands: mpsc::Receiver<Comma
                             f.start => chunk.span.start as u64,
                             f.end => chunk.span.end as u64,
                             f.page => u64::from(chunk.page),
+                            f.last_page => u64::from(chunk.last_page),
                             f.tokens => chunk.tokens as u64,
                             f.text => text,
                         ))?;

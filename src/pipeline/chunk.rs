@@ -39,6 +39,7 @@ pub fn plan_chunks(text: &str, segments: &[Segment], tokens: &[usize], config: C
             id: u32::try_from(chunks.len() + 1).unwrap_or(u32::MAX),
             span: Span { start: first.span.start, end: last.span.end },
             page: first.page,
+            last_page: last.page,
             tokens: size,
         });
     };

@@ -67,6 +67,8 @@ impl TestServer {
 
     pub async fn start_with(settings: &Settings, engines: docent::Engines) -> Self {
         let docent = docent::build_docent(settings, engines).expect("build service");
+        // As `docent serve` does: index stored documents that have no chunks.
+        docent.reindex(false).await.expect("index stored documents");
         let state = AppState::new(docent, settings.max_upload_bytes).expect("state");
         let (server, addr) = docent::start_server(state, settings.addr).expect("bind");
         let handle = server.handle();

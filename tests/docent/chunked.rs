@@ -69,6 +69,7 @@ async fn bm25_finds_the_gold_clause_of_a_cuad_contract_for_a_question_naming_it(
         assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
         assert!(results.iter().any(|r| r["snippet_html"].as_str().unwrap().contains("<b>")));
         assert!(results.iter().all(|r| r["page"].as_u64().unwrap() >= 1 && r["tokens"].as_u64().unwrap() > 0));
+        assert!(results.iter().all(|r| r["last_page"].as_u64().unwrap() >= r["page"].as_u64().unwrap()));
     }
 
     // A question through the chunked pipeline cites only segments inside the chunks it read.
@@ -194,5 +195,28 @@ async fn compare_reports_a_document_too_long_for_the_full_model_while_the_chunke
     assert!(html.contains("document_too_long"), "the full side says why it has no answer");
     assert!(html.contains("map-reduce over every chunk"));
     assert!(html.contains("<mark id=\"span-"));
+    s.stop().await;
+}
+
+#[actix_web::test]
+async fn an_index_left_with_another_schema_is_rebuilt_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path());
+    let s = TestServer::start(&settings, Arc::new(ScriptedEngine::new(100_000))).await;
+    let id = upload_id(&s, "bitcoin_intro.txt").await;
+    s.stop().await;
+
+    // What an older docent could leave behind: an index with another schema and no chunks.
+    let index_dir = dir.path().join("index");
+    std::fs::remove_dir_all(&index_dir).unwrap();
+    std::fs::create_dir(&index_dir).unwrap();
+    let mut schema = tantivy::schema::Schema::builder();
+    schema.add_text_field("body", tantivy::schema::TEXT);
+    tantivy::Index::create_in_dir(&index_dir, schema.build()).unwrap();
+
+    let s = TestServer::start(&settings, Arc::new(ScriptedEngine::new(100_000))).await;
+    let (status, body) = search(&s, &id, "double-spending", 3).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body["results"].as_array().unwrap().is_empty(), "the document was indexed again: {body}");
     s.stop().await;
 }
