@@ -133,7 +133,9 @@ impl Settings {
             dtype: engine.dtype.or(fe.dtype).unwrap_or(DTypeChoice::Auto),
             max_context: engine.max_context.or(fe.max_context),
             force_cpu: engine.cpu.or(fe.cpu).unwrap_or(false),
-            max_num_seqs: 4,
+            // mistral.rs 0.8.1 ran two sequences at once ten times slower per step than one on an
+            // H200 (benches/gpu-report.md, run 4): one at a time, the rest wait in its queue.
+            max_num_seqs: 1,
             kv_cache_tokens: engine.kv_cache_tokens.or(fe.kv_cache_tokens).unwrap_or(DEFAULT_KV_CACHE_TOKENS),
             prefix_cache: true,
         };
@@ -146,7 +148,6 @@ impl Settings {
         let baseline = (baseline_model != Path::new("same")).then(|| MistralSettings {
             model: baseline_model,
             max_context: Some(baseline_context),
-            max_num_seqs: 2,
             kv_cache_tokens: 2 * baseline_context,
             ..full.clone()
         });
