@@ -234,9 +234,9 @@ fn print_answer(a: &Analysis) {
     }
     let valid = a.citations.iter().filter(|c| c.valid).count();
     if let Some(r) = &a.retrieval {
+        let method = r.method.label();
         println!(
-            "\n{:?}: read {} of {} chunks in {} calls of at most {} tokens",
-            r.method,
+            "\n{method}: read {} of {} chunks in {} call(s) of at most {} tokens",
             r.chunks.len(),
             r.total_chunks,
             r.calls,

@@ -121,6 +121,16 @@ pub enum RetrievalMethod {
     MapReduce,
 }
 
+impl RetrievalMethod {
+    /// How the method is named to people.
+    pub fn label(self) -> &'static str {
+        match self {
+            RetrievalMethod::Bm25TopK => "BM25 top-k retrieval",
+            RetrievalMethod::MapReduce => "map-reduce over every chunk",
+        }
+    }
+}
+
 /// What the chunked pipeline read, stated with every chunked analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Retrieval {

@@ -6,7 +6,7 @@ use actix_web::{http::header, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{upload, State};
-use crate::domain::{Analysis, Comparison, Document, PipelineKind, RetrievalMethod, Side, Task};
+use crate::domain::{Analysis, Comparison, Document, PipelineKind, Side, Task};
 use crate::error::{AppError, AppResult};
 use crate::pipeline::TaskSpec;
 use crate::service::{ChunkedModel, DocText};
@@ -326,10 +326,7 @@ fn answer_view<'a>(a: &'a Analysis, prefix: &str) -> AnswerView<'a> {
         })
     };
     let retrieval = a.retrieval.as_ref().map(|r| {
-        let method = match r.method {
-            RetrievalMethod::Bm25TopK => "BM25 top-k retrieval",
-            RetrievalMethod::MapReduce => "map-reduce over every chunk",
-        };
+        let method = r.method.label();
         format!(
             "{method}: read {} of {} chunks in {} call{} of at most {} tokens",
             r.chunks.len(),
