@@ -1,6 +1,7 @@
 //! The pages in headless Chromium, as a person uses them: upload a real PDF
 //! through the form, see its pages and counts, summarize, click a citation,
-//! and find the exact cited span highlighted on its page. The scripted engine
+//! and find the exact cited span highlighted on its page; then compare both
+//! pipelines and click through a citation of the chunked answer. The scripted engine
 //! keeps this fast; e2e.rs runs the real model.
 
 use std::sync::Arc;
@@ -54,6 +55,29 @@ async fn flow(b: &Browser, s: &TestServer) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The compare page: ask through the compare form, get both answers side by side, click a
+/// citation of the chunked answer and land on its span in the shared source view.
+async fn compare_flow(b: &Browser, s: &TestServer) -> anyhow::Result<()> {
+    let docs: Value = client().get(s.url("/api/v1/documents")).send().await?.json().await?;
+    let id = docs[0]["id"].as_str().unwrap_or_default().to_owned();
+    b.goto(&s.url(&format!("/documents/{id}"))).await?;
+    b.type_into("#compare-question", "How does proof-of-work order transactions?").await?;
+    b.click("#compare").await?;
+    let path = b.wait_for_path("/comparisons/", Duration::from_secs(120)).await?;
+    let cid = path.rsplit('/').next().unwrap_or_default().to_owned();
+    let c: Value = client().get(s.url(&format!("/api/v1/comparisons/{cid}"))).send().await?.json().await?;
+    anyhow::ensure!(c["chunked"]["retrieval"]["method"] == "bm25_top_k", "{c}");
+    let sides = b.eval("return [...document.querySelectorAll('section.side h2')].map(h => h.textContent)").await?;
+    anyhow::ensure!(sides.as_array().map(Vec::len) == Some(2), "two answers side by side: {sides}");
+
+    let cite = &c["chunked"]["citations"][0];
+    b.click(&format!("#side-chunked a.cite[data-cite=\"C{}\"]", cite["id"])).await?;
+    let active =
+        b.eval("const m = document.querySelector('mark.span.active'); return m ? m.textContent : null").await?;
+    anyhow::ensure!(active == cite["quote"], "highlighted {active} but the chunked citation quotes {}", cite["quote"]);
+    Ok(())
+}
+
 #[actix_web::test]
 async fn clicking_a_citation_highlights_the_exact_cited_span_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,6 +85,10 @@ async fn clicking_a_citation_highlights_the_exact_cited_span_in_chromium() {
     let b = Browser::start().await.expect("headless Chromium starts");
     if let Err(e) = flow(&b, &s).await {
         let shot = b.screenshot("citation-click").await;
+        panic!("{e:#}; screenshot: {shot:?}");
+    }
+    if let Err(e) = compare_flow(&b, &s).await {
+        let shot = b.screenshot("compare-click").await;
         panic!("{e:#}; screenshot: {shot:?}");
     }
     b.quit().await;
