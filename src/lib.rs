@@ -53,6 +53,17 @@ pub fn build_docent(settings: &Settings, engines: Engines) -> anyhow::Result<Doc
     Ok(Docent::new(store, index, engines, service::Pipelines { full, chunked, chunked_same }, settings))
 }
 
+/// Everything the HTTP server serves, ready: the service over the data dir, with stored documents
+/// that have no chunks (from before the index, or after its rebuild) indexed first.
+pub async fn build_state(settings: &Settings, engines: Engines) -> anyhow::Result<Arc<AppState>> {
+    let docent = build_docent(settings, engines)?;
+    let indexed = docent.reindex(false).await?;
+    if indexed > 0 {
+        tracing::info!(indexed, "indexed documents that had no chunks");
+    }
+    AppState::new(docent, settings.max_upload_bytes)
+}
+
 /// Load the configured full-context model.
 pub async fn load_engine(settings: &Settings) -> anyhow::Result<Arc<dyn Engine>> {
     Ok(Arc::new(MistralEngine::load(&settings.engine).await?))

@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand};
 
 use docent::config::{EngineArgs, ServeArgs, Settings};
 use docent::domain::{Analysis, Comparison, PipelineKind, Side, Task};
-use docent::http::AppState;
 use docent::llm::checkpoint::{write_random_qwen3, Qwen3Shape};
 use docent::pipeline::TaskSpec;
 use docent::service::ChunkedModel;
@@ -120,13 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(serve) => {
             let settings = Settings::resolve(&cli.engine, &serve)?;
-            let engines = docent::load_engines(&settings).await?;
-            let docent = docent::build_docent(&settings, engines)?;
-            let indexed = docent.reindex(false).await.map_err(anyhow::Error::from)?;
-            if indexed > 0 {
-                tracing::info!(indexed, "indexed documents that had no chunks");
-            }
-            let state = AppState::new(docent, settings.max_upload_bytes)?;
+            let state = docent::build_state(&settings, docent::load_engines(&settings).await?).await?;
             let (server, addr) = docent::start_server(state, settings.addr)?;
             tracing::info!("docent listening on http://{addr}");
             server.await?;
@@ -234,14 +227,7 @@ fn print_answer(a: &Analysis) {
     }
     let valid = a.citations.iter().filter(|c| c.valid).count();
     if let Some(r) = &a.retrieval {
-        let method = r.method.label();
-        println!(
-            "\n{method}: read {} of {} chunks in {} call(s) of at most {} tokens",
-            r.chunks.len(),
-            r.total_chunks,
-            r.calls,
-            r.budget_tokens
-        );
+        println!("\n{}", r.describe());
     }
     println!(
         "\n{valid}/{} citations verified · {} prompt + {} answer tokens · prefill {} ms, decode {} ms, total {} ms · {} ({})",

@@ -145,6 +145,21 @@ pub struct Retrieval {
     pub budget_tokens: usize,
 }
 
+impl Retrieval {
+    /// One line for people: the method, and how much of the document it read in how many calls.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}: read {} of {} chunks in {} call{} of at most {} tokens",
+            self.method.label(),
+            self.chunks.len(),
+            self.total_chunks,
+            self.calls,
+            if self.calls == 1 { "" } else { "s" },
+            self.budget_tokens
+        )
+    }
+}
+
 /// A sentence of the answer with the ids of the citations that support it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnswerSentence {

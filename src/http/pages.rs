@@ -6,7 +6,7 @@ use actix_web::{http::header, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{upload, State};
-use crate::domain::{Analysis, Comparison, Document, PipelineKind, Side, Task};
+use crate::domain::{Analysis, Comparison, Document, PipelineKind, Retrieval, Side, Task};
 use crate::error::{AppError, AppResult};
 use crate::pipeline::TaskSpec;
 use crate::service::{ChunkedModel, DocText};
@@ -325,17 +325,7 @@ fn answer_view<'a>(a: &'a Analysis, prefix: &str) -> AnswerView<'a> {
             quote: c.quote.clone(),
         })
     };
-    let retrieval = a.retrieval.as_ref().map(|r| {
-        let method = r.method.label();
-        format!(
-            "{method}: read {} of {} chunks in {} call{} of at most {} tokens",
-            r.chunks.len(),
-            r.total_chunks,
-            r.calls,
-            if r.calls == 1 { "" } else { "s" },
-            r.budget_tokens
-        )
-    });
+    let retrieval = a.retrieval.as_ref().map(Retrieval::describe);
     AnswerView {
         id: &a.id,
         pipeline: a.pipeline.as_str(),

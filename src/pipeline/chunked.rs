@@ -62,10 +62,6 @@ impl Chunked {
         Self { engine, index, budget, max_answer_tokens: max_answer_tokens.min(budget / 4), top_k: 8 }
     }
 
-    pub fn model_name(&self) -> &str {
-        self.engine.model_name()
-    }
-
     /// The request for `segments` of `text`, if its prompt fits the budget.
     async fn fitting(&self, text: &str, segments: &[Segment], step: Step<'_>) -> AppResult<Option<GenRequest>> {
         let labels = cite::labels(segments.len());

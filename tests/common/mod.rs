@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use docent::config::{EngineArgs, ServeArgs, Settings, DEFAULT_MODEL_FILE};
-use docent::http::AppState;
 use docent::llm::{Engine, GenOutput, GenRequest};
 
 pub fn corpus(name: &str) -> PathBuf {
@@ -66,14 +65,16 @@ impl TestServer {
     }
 
     pub async fn start_with(settings: &Settings, engines: docent::Engines) -> Self {
-        let docent = docent::build_docent(settings, engines).expect("build service");
-        // As `docent serve` does: index stored documents that have no chunks.
-        docent.reindex(false).await.expect("index stored documents");
-        let state = AppState::new(docent, settings.max_upload_bytes).expect("state");
+        let state = docent::build_state(settings, engines).await.expect("build service");
         let (server, addr) = docent::start_server(state, settings.addr).expect("bind");
         let handle = server.handle();
         tokio::spawn(server);
         Self { base: format!("http://{addr}"), handle }
+    }
+
+    /// A server on `dir` answered by the scripted engine with a context of `context_limit` tokens.
+    pub async fn scripted(dir: &std::path::Path, context_limit: usize) -> Self {
+        Self::start(&settings(dir), Arc::new(ScriptedEngine::new(context_limit))).await
     }
 
     pub fn url(&self, path: &str) -> String {

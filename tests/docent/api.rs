@@ -9,10 +9,6 @@ use crate::common::{
     analyze, client, get_html, get_json, read_corpus, settings, text_of, upload, ScriptedEngine, TestServer,
 };
 
-async fn server(dir: &std::path::Path, context_limit: usize) -> TestServer {
-    TestServer::start(&settings(dir), Arc::new(ScriptedEngine::new(context_limit))).await
-}
-
 async fn json_of(resp: reqwest::Response) -> Value {
     resp.json().await.expect("JSON body")
 }
@@ -20,7 +16,7 @@ async fn json_of(resp: reqwest::Response) -> Value {
 #[actix_web::test]
 async fn uploads_lists_serves_text_and_deletes_a_pdf() {
     let dir = tempfile::tempdir().unwrap();
-    let s = server(dir.path(), 100_000).await;
+    let s = TestServer::scripted(dir.path(), 100_000).await;
     let resp = upload(&s, "bitcoin.pdf", read_corpus("bitcoin.pdf")).await;
     assert_eq!(resp.status(), 201);
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
@@ -50,7 +46,7 @@ async fn uploads_lists_serves_text_and_deletes_a_pdf() {
 #[actix_web::test]
 async fn bad_uploads_get_stable_error_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let s = server(dir.path(), 100_000).await;
+    let s = TestServer::scripted(dir.path(), 100_000).await;
     let cases: [(&str, Vec<u8>, u16, &str); 4] = [
         ("fake.pdf", b"not a pdf at all".to_vec(), 422, "pdf_corrupt"),
         ("scan.pdf", read_corpus("scanned_no_textlayer_docling_ocr_test.pdf"), 422, "pdf_no_text_layer"),
@@ -77,7 +73,7 @@ async fn bad_uploads_get_stable_error_codes() {
 #[actix_web::test]
 async fn encrypted_pdf_opens_with_a_password_field() {
     let dir = tempfile::tempdir().unwrap();
-    let s = server(dir.path(), 100_000).await;
+    let s = TestServer::scripted(dir.path(), 100_000).await;
     let part =
         reqwest::multipart::Part::bytes(read_corpus("encrypted_rc4_userpw-openpassword.pdf")).file_name("locked.pdf");
     let form = reqwest::multipart::Form::new().part("file", part).text("password", "openpassword");
@@ -89,7 +85,7 @@ async fn encrypted_pdf_opens_with_a_password_field() {
 #[actix_web::test]
 async fn analysis_resolves_and_verifies_citations_and_flags_unsupported_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let s = server(dir.path(), 100_000).await;
+    let s = TestServer::scripted(dir.path(), 100_000).await;
     let doc = json_of(upload(&s, "bitcoin.pdf", read_corpus("bitcoin.pdf")).await).await;
     let id = doc["id"].as_str().unwrap();
     let text = text_of(&s, id).await;
@@ -118,7 +114,7 @@ async fn analysis_resolves_and_verifies_citations_and_flags_unsupported_ones() {
 #[actix_web::test]
 async fn a_document_longer_than_the_context_is_refused_not_truncated() {
     let dir = tempfile::tempdir().unwrap();
-    let s = server(dir.path(), 500).await;
+    let s = TestServer::scripted(dir.path(), 500).await;
     let doc = json_of(upload(&s, "bitcoin.pdf", read_corpus("bitcoin.pdf")).await).await;
     let resp = analyze(&s, doc["id"].as_str().unwrap(), json!({"task": "summary"})).await;
     assert_eq!(resp.status(), 422);
@@ -131,7 +127,7 @@ async fn a_document_longer_than_the_context_is_refused_not_truncated() {
 #[actix_web::test]
 async fn malformed_requests_get_json_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let s = server(dir.path(), 100_000).await;
+    let s = TestServer::scripted(dir.path(), 100_000).await;
     let doc = json_of(upload(&s, "note.txt", b"Docent reads whole documents and cites them.".to_vec()).await).await;
     let url = s.url(&format!("/api/v1/documents/{}/analyses", doc["id"].as_str().unwrap()));
     for body in [json!({"task": "poem"}), json!({"task": "question"}), json!({"task": "summary", "pipeline": "magic"})]
@@ -148,13 +144,13 @@ async fn malformed_requests_get_json_errors() {
 #[actix_web::test]
 async fn documents_and_analyses_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let s = server(dir.path(), 100_000).await;
+    let s = TestServer::scripted(dir.path(), 100_000).await;
     let doc = json_of(upload(&s, "bitcoin.pdf", read_corpus("bitcoin.pdf")).await).await;
     let id = doc["id"].as_str().unwrap().to_owned();
     let a = json_of(analyze(&s, &id, json!({"task": "summary"})).await).await;
     s.stop().await;
 
-    let s = server(dir.path(), 100_000).await;
+    let s = TestServer::scripted(dir.path(), 100_000).await;
     let doc2 = get_json(&s, &format!("/api/v1/documents/{id}")).await;
     assert_eq!(doc2, doc);
     let a2 = get_json(&s, &format!("/api/v1/analyses/{}", a["id"].as_str().unwrap())).await;
@@ -167,7 +163,7 @@ async fn documents_and_analyses_survive_a_restart() {
 #[actix_web::test]
 async fn pages_render_uploads_and_escape_document_text() {
     let dir = tempfile::tempdir().unwrap();
-    let s = server(dir.path(), 100_000).await;
+    let s = TestServer::scripted(dir.path(), 100_000).await;
     let index = client().get(s.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(index.contains("enctype=\"multipart/form-data\""));
 

@@ -4,13 +4,12 @@
 //! pipelines and click through a citation of the chunked answer. The scripted engine
 //! keeps this fast; e2e.rs runs the real model.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::common::browser::Browser;
-use crate::common::{client, corpus, settings, ScriptedEngine, TestServer};
+use crate::common::{client, corpus, TestServer};
 
 async fn flow(b: &Browser, s: &TestServer) -> anyhow::Result<()> {
     b.goto(&s.url("/")).await?;
@@ -81,7 +80,7 @@ async fn compare_flow(b: &Browser, s: &TestServer) -> anyhow::Result<()> {
 #[actix_web::test]
 async fn clicking_a_citation_highlights_the_exact_cited_span_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(&settings(dir.path()), Arc::new(ScriptedEngine::new(100_000))).await;
+    let s = TestServer::scripted(dir.path(), 100_000).await;
     let b = Browser::start().await.expect("headless Chromium starts");
     if let Err(e) = flow(&b, &s).await {
         let shot = b.screenshot("citation-click").await;

@@ -43,7 +43,7 @@ async fn search(s: &TestServer, id: &str, q: &str, k: usize) -> (u16, Value) {
 #[actix_web::test]
 async fn bm25_finds_the_gold_clause_of_a_cuad_contract_for_a_question_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(&settings(dir.path()), Arc::new(ScriptedEngine::new(100_000))).await;
+    let s = TestServer::scripted(dir.path(), 100_000).await;
     let id = upload_id(&s, CONTRACT).await;
     let text = text_of(&s, &id).await;
 
@@ -105,7 +105,7 @@ async fn bm25_finds_the_gold_clause_of_a_cuad_contract_for_a_question_naming_it(
 #[actix_web::test]
 async fn chinese_text_is_searchable_by_words_inside_unspaced_sentences() {
     let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(&settings(dir.path()), Arc::new(ScriptedEngine::new(100_000))).await;
+    let s = TestServer::scripted(dir.path(), 100_000).await;
     let id = upload_id(&s, "bitcoin_zh_cn.pdf").await;
     let text = text_of(&s, &id).await;
     for word in ["工作量证明", "时间戳服务器", "双重支付"] {
@@ -123,7 +123,7 @@ async fn chinese_text_is_searchable_by_words_inside_unspaced_sentences() {
 #[actix_web::test]
 async fn search_rejects_bad_input_with_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start(&settings(dir.path()), Arc::new(ScriptedEngine::new(100_000))).await;
+    let s = TestServer::scripted(dir.path(), 100_000).await;
     let id = upload_id(&s, "bitcoin_intro.txt").await;
     for (q, k, code) in [("", 5, "invalid_request"), ("proof", 0, "invalid_request"), ("proof", 51, "invalid_request")]
     {
@@ -171,7 +171,7 @@ async fn deleting_a_document_removes_its_chunks_and_the_index_survives_a_restart
 async fn compare_reports_a_document_too_long_for_the_full_model_while_the_chunked_side_answers() {
     let dir = tempfile::tempdir().unwrap();
     // A context too small for the whole contract, as a 256K model is for a longer one.
-    let s = TestServer::start(&settings(dir.path()), Arc::new(ScriptedEngine::new(2_000))).await;
+    let s = TestServer::scripted(dir.path(), 2_000).await;
     let id = upload_id(&s, CONTRACT).await;
     let resp = client()
         .post(s.url(&format!("/api/v1/documents/{id}/compare")))
