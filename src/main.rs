@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use docent::config::{EngineArgs, ServeArgs, Settings};
 use docent::domain::{Analysis, Comparison, PipelineKind, Side, Task};
+use docent::llm::checkpoint::baichuan2::TinyBaichuan2;
 use docent::llm::checkpoint::{write_random_qwen3, Qwen3Shape};
 use docent::pipeline::TaskSpec;
 use docent::service::ChunkedModel;
@@ -63,24 +64,40 @@ enum Command {
         #[command(flatten)]
         serve: ServeArgs,
     },
-    /// Write a random-weight Qwen3 checkpoint (config.json, bf16 safetensors, the real tokenizer):
-    /// the full Qwen3-4B-Instruct-2507 shape costs the same GPU time as the real weights.
+    /// Write a random-weight checkpoint: Qwen3 (config.json, bf16 safetensors, the real
+    /// tokenizer; the full Qwen3-4B-Instruct-2507 shape costs the same GPU time as the real
+    /// weights), or a tiny one in Baichuan2-7B's published layout.
     Checkpoint {
         /// Directory to write.
         #[arg(long)]
         out: PathBuf,
-        /// `qwen3-4b` or `tiny`.
+        /// `qwen3-4b`, `tiny` (Qwen3), or `baichuan2-tiny`.
         #[arg(long, default_value = "qwen3-4b")]
         shape: String,
-        /// Directory with the Qwen3 tokenizer.json (default: qwen3-tokenizer in --models-dir).
+        /// Qwen3: directory with tokenizer.json (default: qwen3-tokenizer in --models-dir).
+        /// Baichuan2: a SentencePiece tokenizer.model (default: the test fixture's).
         #[arg(long)]
         tokenizer: Option<PathBuf>,
+        /// baichuan2-tiny only: `bin` (pytorch_model.bin, as published) or `safetensors` (sharded).
+        #[arg(long, default_value = "bin")]
+        format: String,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
     /// Benchmarks against a peer measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Model files: conversions into layouts mistral.rs loads.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Convert a Baichuan2-7B (Base or Chat) download into a Llama checkpoint for
+    /// `--baseline-model DIR`: W_pack split into q/k/v, the NormHead normalised, tokenizer.json
+    /// built from tokenizer.model, Baichuan2's chat template. DST must not exist.
+    ConvertBaichuan2 { src: PathBuf, dst: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -171,9 +188,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_comparison(&c);
             }
         }
-        Command::Checkpoint { out, shape, tokenizer, seed } => {
+        Command::Checkpoint { out, shape, tokenizer, format, seed } if shape == "baichuan2-tiny" => {
+            let tokenizer = tokenizer.unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/baichuan2-tiny/tokenizer.model")
+            });
+            let model = TinyBaichuan2::random(seed);
+            match format.as_str() {
+                "bin" => model.write_pytorch_bin(&out, &tokenizer)?,
+                "safetensors" => model.write_sharded_safetensors(&out, &tokenizer)?,
+                other => anyhow::bail!("unknown format `{other}` (known: bin, safetensors)"),
+            }
+            eprintln!("wrote a tiny Baichuan2 checkpoint ({format}, seed {seed}) to {}", out.display());
+        }
+        Command::Checkpoint { out, shape, tokenizer, seed, .. } => {
             let Some(dims) = Qwen3Shape::by_name(&shape) else {
-                anyhow::bail!("unknown shape `{shape}` (known: qwen3-4b, tiny)")
+                anyhow::bail!("unknown shape `{shape}` (known: qwen3-4b, tiny, baichuan2-tiny)")
             };
             let settings = Settings::resolve(&cli.engine, &ServeArgs::default())?;
             let tokenizer = tokenizer.unwrap_or_else(|| settings.models_dir.join("qwen3-tokenizer"));
@@ -188,6 +217,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Bench(BenchCommand::Gpu(args)) => docent::bench::gpu::run(args).await?,
+        Command::Models(ModelsCommand::ConvertBaichuan2 { src, dst }) => {
+            let start = std::time::Instant::now();
+            let done =
+                tokio::task::spawn_blocking(move || docent::llm::baichuan::convert_baichuan2(&src, &dst)).await??;
+            eprintln!(
+                "converted {} layers, {} tensors, {:.2} GB in {:.1} s; LM head row norms {:.3}..{:.3} before normalising{}",
+                done.layers,
+                done.tensors,
+                done.bytes as f64 / 1e9,
+                start.elapsed().as_secs_f64(),
+                done.head_row_norms.0,
+                done.head_row_norms.1,
+                if done.skipped.is_empty() { String::new() } else { format!("; skipped {}", done.skipped.join(", ")) }
+            );
+        }
     }
     Ok(())
 }

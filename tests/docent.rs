@@ -24,3 +24,6 @@ mod qwen3;
 
 #[path = "docent/chunked.rs"]
 mod chunked;
+
+#[path = "docent/baichuan2.rs"]
+mod baichuan2;

@@ -276,6 +276,53 @@ impl MistralEngine {
     }
 }
 
+impl MistralEngine {
+    /// The token ids of `text` with the model's tokenizer, no special tokens added.
+    pub async fn tokenize(&self, text: &str) -> anyhow::Result<Vec<u32>> {
+        Ok(self.model.tokenize(Either::Right(text.to_owned()), None, false, false, None).await?)
+    }
+
+    /// The text of `ids`, special tokens left out, as answers are decoded.
+    pub async fn detokenize(&self, ids: Vec<u32>) -> anyhow::Result<String> {
+        Ok(self.model.detokenize(ids, true).await?)
+    }
+
+    /// The token ids a chat request sends: system and user turn through the chat template,
+    /// ready for the assistant's answer.
+    pub async fn prompt_ids(&self, req: &GenRequest) -> anyhow::Result<Vec<u32>> {
+        Ok(self.model.tokenize(Either::Left(Self::messages(req)), None, true, true, None).await?)
+    }
+
+    /// The logits the model gives the token after `prompt` (raw token ids, no chat template),
+    /// one per vocabulary entry: what checks of a converted checkpoint compare.
+    pub async fn next_token_logits(&self, prompt: Vec<u32>) -> anyhow::Result<Vec<f32>> {
+        let mistral = self.model.inner();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let mut request = NormalRequest::new_simple(
+            RequestMessage::CompletionTokens(prompt),
+            SamplingParams::deterministic(),
+            tx,
+            mistral.next_request_id(),
+            None,
+            None,
+        );
+        request.return_raw_logits = true;
+        mistral.get_sender(None)?.send(Request::Normal(Box::new(request))).await?;
+        match rx.recv().await {
+            Some(Response::Raw { logits_chunks, .. }) => {
+                let chunk = logits_chunks.last().context("no logits came back")?;
+                let vocab = chunk.dims().last().copied().context("logits without dimensions")?;
+                let all = chunk.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                // The last position's row, whether the model returned one row or all of them.
+                Ok(all.get(all.len().saturating_sub(vocab)..).unwrap_or_default().to_vec())
+            }
+            Some(Response::InternalError(e) | Response::ValidationError(e)) => bail!("engine error: {e}"),
+            Some(_) => bail!("unexpected response to a raw-logits request"),
+            None => bail!("the engine dropped the request"),
+        }
+    }
+}
+
 fn secs_to_ms(s: f32) -> u64 {
     if s.is_finite() && s > 0.0 {
         (f64::from(s) * 1000.0).round() as u64

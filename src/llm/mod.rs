@@ -1,8 +1,12 @@
 //! Language-model engines behind one trait, so pipelines do not depend on
 //! mistral.rs (and tests can substitute a scripted engine).
 
+pub mod baichuan;
 pub mod checkpoint;
 mod mistral;
+pub mod sentencepiece;
+pub mod tensors;
+mod weights;
 
 pub use mistral::{DTypeChoice, MistralEngine, MistralSettings, TimedCompletion, DEFAULT_KV_CACHE_TOKENS};
 

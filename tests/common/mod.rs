@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod baichuan2;
 pub mod browser;
 
 use std::net::SocketAddr;

@@ -3,10 +3,11 @@
 //! CPU; GPU benchmarks load the full Qwen3-4B-Instruct-2507 shape, which costs exactly the time
 //! real weights cost, since no kernel looks at the values.
 
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+
+use crate::llm::tensors::{Float, SafetensorsWriter, TensorSpec};
 use serde::Serialize;
 
 /// The hyper-parameters that fix a Qwen3 dense model's tensors and costs.
@@ -168,35 +169,19 @@ pub fn write_random_qwen3(dir: &Path, shape: &Qwen3Shape, tokenizer_dir: &Path, 
     fs_err::write(dir.join("config.json"), serde_json::to_vec_pretty(&shape.config_json())?)?;
 
     let tensors = shape.tensors();
-    let mut header = serde_json::Map::new();
-    header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));
-    let mut offset = 0usize;
-    for (name, dims, _) in &tensors {
-        let bytes = 2 * dims.iter().product::<usize>();
-        header.insert(
-            name.clone(),
-            serde_json::json!({"dtype": "BF16", "shape": dims, "data_offsets": [offset, offset + bytes]}),
-        );
-        offset += bytes;
-    }
-    let mut header = serde_json::to_vec(&header)?;
-    // The data that follows must start 8-byte aligned; the format pads the header with spaces.
-    header.resize(header.len().next_multiple_of(8), b' ');
-
+    let specs =
+        tensors.iter().map(|(name, dims, _)| TensorSpec::new(name.clone(), Float::Bf16, dims.clone())).collect();
     let path = dir.join("model.safetensors");
-    let file = fs_err::File::create(&path)?;
-    let mut out = BufWriter::with_capacity(1 << 22, file);
-    out.write_all(&(header.len() as u64).to_le_bytes())?;
-    out.write_all(&header)?;
+    let mut out = SafetensorsWriter::create(&path, specs)?;
     for (index, (name, dims, init)) in tensors.iter().enumerate() {
         let count = dims.iter().product::<usize>();
         let data = match init {
             Init::Ones => BF16_ONE.to_le_bytes().repeat(count),
             Init::Random => random_bf16(count, seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
         };
-        out.write_all(&data).with_context(|| format!("writing {name}"))?;
+        out.write(name, &data)?;
     }
-    out.flush()?;
+    out.finish()?;
     Ok(path)
 }
 
