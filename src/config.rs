@@ -74,6 +74,12 @@ pub struct ServeArgs {
     /// Analyses admitted at once; more get `engine_busy` (503, Retry-After).
     #[arg(long, env = "DOCENT_MAX_QUEUED")]
     pub max_queued: Option<usize>,
+    /// Batch items waiting at most; a batch that would pass it gets `engine_busy`.
+    #[arg(long, env = "DOCENT_MAX_BATCH_ITEMS")]
+    pub max_batch_items: Option<usize>,
+    /// Batch items run at once (default 1: one engine runs one long sequence best).
+    #[arg(long, env = "DOCENT_BATCH_WORKERS")]
+    pub batch_workers: Option<usize>,
 }
 
 /// Keys a settings file may hold; anything else is a typo worth refusing.
@@ -93,6 +99,8 @@ const FILE_KEYS: &[&str] = &[
     "data_dir",
     "max_upload_mb",
     "max_queued",
+    "max_batch_items",
+    "batch_workers",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,6 +125,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub max_upload_bytes: usize,
     pub max_queued: usize,
+    pub max_batch_items: usize,
+    pub batch_workers: usize,
 }
 
 impl Settings {
@@ -166,6 +176,8 @@ impl Settings {
             data_dir: serve.data_dir.clone().or(fs.data_dir).unwrap_or_else(|| PathBuf::from("data")),
             max_upload_bytes: serve.max_upload_mb.or(fs.max_upload_mb).unwrap_or(100) * 1024 * 1024,
             max_queued: serve.max_queued.or(fs.max_queued).unwrap_or(4),
+            max_batch_items: serve.max_batch_items.or(fs.max_batch_items).unwrap_or(10_000),
+            batch_workers: serve.batch_workers.or(fs.batch_workers).unwrap_or(1),
         };
         settings.validate()?;
         Ok(settings)
@@ -193,6 +205,9 @@ impl Settings {
         }
         if self.max_queued == 0 {
             bail!("max_queued must be at least 1");
+        }
+        if self.max_batch_items == 0 || self.batch_workers == 0 || self.batch_workers > 64 {
+            bail!("max_batch_items must be at least 1 and batch_workers between 1 and 64");
         }
         Ok(())
     }

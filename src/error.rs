@@ -13,6 +13,7 @@ pub enum ErrorCode {
     DocumentNotFound,
     AnalysisNotFound,
     ComparisonNotFound,
+    BatchNotFound,
     PdfEncrypted,
     PdfCorrupt,
     PdfNoTextLayer,
@@ -22,6 +23,8 @@ pub enum ErrorCode {
     EngineBusy,
     EngineUnavailable,
     EngineFailed,
+    /// A batch item that was running each time the server stopped, `MAX_ATTEMPTS` times.
+    Interrupted,
     Internal,
 }
 
@@ -37,6 +40,7 @@ impl ErrorCode {
             ErrorCode::DocumentNotFound => ("document_not_found", 404),
             ErrorCode::AnalysisNotFound => ("analysis_not_found", 404),
             ErrorCode::ComparisonNotFound => ("comparison_not_found", 404),
+            ErrorCode::BatchNotFound => ("batch_not_found", 404),
             ErrorCode::PdfEncrypted => ("pdf_encrypted", 422),
             ErrorCode::PdfCorrupt => ("pdf_corrupt", 422),
             ErrorCode::PdfNoTextLayer => ("pdf_no_text_layer", 422),
@@ -46,6 +50,7 @@ impl ErrorCode {
             ErrorCode::EngineBusy => ("engine_busy", 503),
             ErrorCode::EngineUnavailable => ("engine_unavailable", 503),
             ErrorCode::EngineFailed => ("engine_failed", 502),
+            ErrorCode::Interrupted => ("interrupted", 500),
             ErrorCode::Internal => ("internal", 500),
         }
     }

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod index;
+pub mod jobs;
 pub mod llm;
 pub mod parse;
 pub mod pipeline;
@@ -55,12 +56,14 @@ pub fn build_docent(settings: &Settings, engines: Engines) -> anyhow::Result<Doc
 
 /// Everything the HTTP server serves, ready: the service over the data dir, with stored documents
 /// that have no chunks (from before the index, or after its rebuild) indexed first.
+/// Batch workers start here too, after items a previous run left running are requeued.
 pub async fn build_state(settings: &Settings, engines: Engines) -> anyhow::Result<Arc<AppState>> {
-    let docent = build_docent(settings, engines)?;
+    let docent = Arc::new(build_docent(settings, engines)?);
     let indexed = docent.reindex(false).await?;
     if indexed > 0 {
         tracing::info!(indexed, "indexed documents that had no chunks");
     }
+    jobs::start(Arc::clone(&docent), settings.batch_workers).await?;
     AppState::new(docent, settings.max_upload_bytes)
 }
 

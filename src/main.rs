@@ -1,9 +1,11 @@
-//! The `docent` command: serve the web app and API, ingest a file, or summarize one.
+//! The `docent` command: serve the web app and API, ingest, summarize, compare, batch, convert, bench.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+mod cli;
 
 use docent::config::{EngineArgs, ServeArgs, Settings};
 use docent::domain::{Analysis, Comparison, PipelineKind, Side, Task};
@@ -59,6 +61,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a batch of files (or directories of them) through the pipelines, with a progress bar;
+    /// results as JSON Lines. Exits with 3 when some items failed.
+    Batch(cli::batch::BatchArgs),
     /// Rebuild the search index of every stored document from the store.
     Reindex {
         #[command(flatten)]
@@ -146,6 +151,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let docent = docent::build_docent(&settings, docent::load_engines(&settings).await?)?;
             let doc = ingest(&docent, &file, password).await?;
             println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Command::Batch(args) => {
+            let code = cli::batch::run(&cli.engine, args).await?;
+            if code != 0 {
+                std::process::exit(code);
+            }
         }
         Command::Reindex { serve } => {
             let settings = Settings::resolve(&cli.engine, &serve)?;

@@ -27,3 +27,9 @@ mod chunked;
 
 #[path = "docent/baichuan2.rs"]
 mod baichuan2;
+
+#[path = "docent/batch.rs"]
+mod batch;
+
+#[path = "docent/batch_e2e.rs"]
+mod batch_e2e;

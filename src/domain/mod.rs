@@ -1,8 +1,10 @@
 //! Pure data shared by every layer: documents with their page map, text
 //! segments, analyses with cited spans. No I/O here.
 
+mod batch;
 mod compare;
 
+pub use batch::{Batch, BatchEvent, BatchItem, BatchOptions, BatchStatus, ItemState};
 pub use compare::{overlap, Comparison, Overlap, Side, SideError, SideStats};
 
 use serde::{Deserialize, Serialize};
@@ -92,6 +94,17 @@ pub struct Chunk {
 pub enum Task {
     Summary,
     Question,
+}
+
+/// Which model the chunked pipeline runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChunkedModel {
+    /// The short-context baseline model.
+    #[default]
+    Baseline,
+    /// The full-context model, so that only retrieval differs between the two pipelines.
+    Same,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,6 +2,8 @@
 //! assets. Handlers extract, call one service operation, map the result.
 
 mod api;
+mod batch_pages;
+mod batches;
 mod pages;
 mod upload;
 
@@ -17,7 +19,7 @@ use crate::service::Docent;
 
 /// Everything handlers share, passed down explicitly.
 pub struct AppState {
-    pub docent: Docent,
+    pub docent: Arc<Docent>,
     pub tera: tera::Tera,
     pub max_upload_bytes: usize,
 }
@@ -25,16 +27,17 @@ pub struct AppState {
 pub type State = web::Data<AppState>;
 
 impl AppState {
-    pub fn new(docent: Docent, max_upload_bytes: usize) -> anyhow::Result<Arc<Self>> {
+    pub fn new(docent: Arc<Docent>, max_upload_bytes: usize) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self { docent, tera: pages::templates()?, max_upload_bytes }))
     }
 }
 
 /// Routes for the API, the pages and the static assets.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/api/v1").configure(api::routes))
+    cfg.service(web::scope("/api/v1").configure(api::routes).configure(batches::routes))
         .route("/healthz", web::get().to(api::healthz))
-        .configure(pages::routes);
+        .configure(pages::routes)
+        .configure(batch_pages::routes);
 }
 
 impl ResponseError for AppError {

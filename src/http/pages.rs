@@ -18,6 +18,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("document.html", include_str!("../../templates/document.html")),
     ("analysis.html", include_str!("../../templates/analysis.html")),
     ("compare.html", include_str!("../../templates/compare.html")),
+    ("batches.html", include_str!("../../templates/batches.html")),
+    ("batch.html", include_str!("../../templates/batch.html")),
 ];
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const APP_JS: &str = include_str!("../../static/app.js");
@@ -49,19 +51,19 @@ fn asset(mime: &str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
-fn render(state: &State, name: &str, view: &impl Serialize, status: u16) -> AppResult<HttpResponse> {
+pub(super) fn render(state: &State, name: &str, view: &impl Serialize, status: u16) -> AppResult<HttpResponse> {
     let ctx = tera::Context::from_serialize(view).map_err(AppError::internal)?;
     let html = state.tera.render(name, &ctx).map_err(AppError::internal)?;
     let status = actix_web::http::StatusCode::from_u16(status).unwrap_or_default();
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html))
 }
 
-fn see_other(location: String) -> HttpResponse {
+pub(super) fn see_other(location: String) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
 #[derive(Serialize)]
-struct ErrorView<'a> {
+pub(super) struct ErrorView<'a> {
     code: &'a str,
     message: &'a str,
 }

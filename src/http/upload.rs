@@ -61,3 +61,74 @@ pub async fn read(mut multipart: Multipart, max_bytes: usize) -> AppResult<Uploa
     }
     Ok(Upload { filename, bytes, password })
 }
+
+/// A batch upload: repeated `file` fields, and either an `options` JSON field (the API) or the
+/// batch form's fields (`pipeline`, repeated, `task`, `question`, `chunked_model`).
+pub struct BatchUpload {
+    pub files: Vec<crate::service::BatchFile>,
+    pub options: Option<String>,
+    pub form: Vec<(String, String)>,
+}
+
+const FORM_FIELDS: &[&str] = &["pipeline", "task", "question", "chunked_model"];
+
+const MAX_OPTIONS_BYTES: usize = 64 * 1024;
+
+/// Read a batch upload; each file is bounded by `max_file` bytes, all of them by `max_total`.
+pub async fn read_batch(mut multipart: Multipart, max_file: usize, max_total: usize) -> AppResult<BatchUpload> {
+    let bad = |m: &str| AppError::new(ErrorCode::InvalidRequest, m.to_owned());
+    let mut files = Vec::new();
+    let mut options = None;
+    let mut form = Vec::new();
+    let mut total = 0usize;
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(|e| bad("malformed multipart body").with_cause(anyhow::anyhow!("{e}")))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let limit = match name.as_str() {
+            "file" if files.len() >= crate::service::MAX_BATCH_FILES => {
+                return Err(bad(&format!("a batch holds at most {} files", crate::service::MAX_BATCH_FILES)))
+            }
+            "file" => max_file,
+            "options" => MAX_OPTIONS_BYTES,
+            n if FORM_FIELDS.contains(&n) => MAX_OPTIONS_BYTES,
+            _ => return Err(bad(&format!("unexpected form field \"{name}\" (expected \"file\" and \"options\")"))),
+        };
+        let filename = field.content_disposition().and_then(|cd| cd.get_filename().map(str::to_owned));
+        let mut buf = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| bad("upload interrupted").with_cause(anyhow::anyhow!("{e}")))?;
+            total += chunk.len();
+            if buf.len() + chunk.len() > limit || total > max_total {
+                let message = if name != "file" {
+                    format!("the {name} field is too long")
+                } else if total > max_total {
+                    format!("the files together are larger than {} MiB", max_total / (1024 * 1024))
+                } else {
+                    format!("a file is larger than {} MiB", max_file / (1024 * 1024))
+                };
+                return Err(AppError::new(ErrorCode::PayloadTooLarge, message));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        if name == "file" {
+            // A browser sends an empty file field when no file was chosen.
+            if !buf.is_empty() || filename.as_deref().is_some_and(|f| !f.is_empty()) {
+                files.push(crate::service::BatchFile {
+                    filename: filename.unwrap_or_else(|| "upload".into()),
+                    bytes: buf,
+                });
+            }
+        } else {
+            let value = String::from_utf8(buf).map_err(|_| bad(&format!("the {name} field is not UTF-8")))?;
+            if name == "options" {
+                options = Some(value);
+            } else {
+                form.push((name, value));
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(AppError::new(ErrorCode::MissingFile, "no \"file\" field in the upload"));
+    }
+    Ok(BatchUpload { files, options, form })
+}

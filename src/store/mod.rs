@@ -11,6 +11,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::domain::{Analysis, Comparison, Document, PageSpan};
 
+mod batches;
+
+pub use batches::{ClaimedItem, NewBatchFile, MAX_ATTEMPTS};
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY,
@@ -61,6 +65,7 @@ impl Store {
         let conn = Connection::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(batches::SCHEMA)?;
         Ok(Self { root: root.to_owned(), db: Mutex::new(conn) })
     }
 

@@ -93,3 +93,67 @@ async fn clicking_a_citation_highlights_the_exact_cited_span_in_chromium() {
     b.quit().await;
     s.stop().await;
 }
+
+/// The batch page: pick a folder, start the batch, watch the items end live (server-sent events
+/// update the rows while the page stays loaded), follow a result, download the JSON Lines.
+async fn batch_flow(b: &Browser, s: &TestServer, folder: &std::path::Path) -> anyhow::Result<()> {
+    b.goto(&s.url("/batches")).await?;
+    b.type_into("#folder", &folder.display().to_string()).await?;
+    b.click("form.upload button[type=submit]").await?;
+    let path = b.wait_for_path("/batches/", Duration::from_secs(60)).await?;
+    b.eval("window.docentLoaded = true; return null").await?;
+    let mut seen_running = false;
+    let started = std::time::Instant::now();
+    loop {
+        let status = b.eval("return document.getElementById('batch-status').textContent").await?;
+        let states =
+            b.eval("return [...document.querySelectorAll('tr[data-state]')].map(r => r.dataset.state)").await?;
+        seen_running |= states.as_array().is_some_and(|a| a.iter().any(|s| s == "running"));
+        if status == "done" {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(60), "batch page stuck at {status}: {states}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let same_page = b.eval("return window.docentLoaded === true").await?;
+    anyhow::ensure!(same_page == true, "the page reloaded instead of updating live");
+    anyhow::ensure!(seen_running, "no item was ever shown running");
+    let done = b.eval("return document.getElementById('count-done').textContent").await?;
+    anyhow::ensure!(done == "3", "three items done, page says {done}");
+    let links = b.eval("return [...document.querySelectorAll('td.result a')].map(a => a.getAttribute('href'))").await?;
+    anyhow::ensure!(links.as_array().map(Vec::len) == Some(3), "a result link per item: {links}");
+
+    let download = b.eval("return document.querySelector('a[download]').getAttribute('href')").await?;
+    let id = path.rsplit('/').next().unwrap_or_default();
+    anyhow::ensure!(download == format!("/api/v1/batches/{id}/results"), "download link {download}");
+    let body = client().get(s.url(download.as_str().unwrap_or_default())).send().await?.text().await?;
+    let names: Vec<String> = body
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).map(|v| v["filename"].as_str().unwrap_or_default().to_owned()))
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(names.len() == 3 && names.iter().all(|n| n.ends_with(".txt")), "results for {names:?}");
+
+    let first = links[0].as_str().unwrap_or_default().to_owned();
+    b.click(&format!("td.result a[href=\"{first}\"]")).await?;
+    b.wait_for_path("/analyses/", Duration::from_secs(10)).await?;
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_folder_submitted_on_the_batch_page_is_followed_live_to_its_results_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("contracts");
+    std::fs::create_dir_all(&folder).unwrap();
+    for name in ["bitcoin_intro.txt", "bitcoin_proof_of_work.txt", "cuad_limeenergy_termination.txt"] {
+        std::fs::copy(corpus(name), folder.join(name)).unwrap();
+    }
+    let engine = crate::common::ScriptedEngine { context_limit: 100_000, delay: Duration::from_millis(1500) };
+    let s = TestServer::start(&crate::common::settings(&dir.path().join("data")), std::sync::Arc::new(engine)).await;
+    let b = Browser::start().await.expect("headless Chromium starts");
+    if let Err(e) = batch_flow(&b, &s, &folder).await {
+        let shot = b.screenshot("batch-page").await;
+        panic!("{e:#}; screenshot: {shot:?}");
+    }
+    b.quit().await;
+    s.stop().await;
+}

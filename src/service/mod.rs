@@ -1,6 +1,10 @@
 //! The operations of docent, free of any transport: the HTTP API, the web
 //! pages and the CLI all call these.
 
+mod batch;
+
+pub use batch::{BatchFile, BatchSource, ResultLine, MAX_BATCH_FILES};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +12,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::config::Settings;
-use crate::domain::{overlap, Analysis, Comparison, Document, PageSpan, PipelineKind, Side, SideError, Task};
+use crate::domain::{
+    overlap, Analysis, BatchEvent, Comparison, Document, PageSpan, PipelineKind, Side, SideError, Task,
+};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::index::{ChunkIndex, Hit};
 use crate::parse;
@@ -20,16 +26,7 @@ use crate::Engines;
 /// Parsing a hostile PDF must not hold a request forever.
 const PARSE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Which model the chunked pipeline runs on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChunkedModel {
-    /// The short-context baseline model.
-    #[default]
-    Baseline,
-    /// The full-context model, so that only retrieval differs between the two pipelines.
-    Same,
-}
+pub use crate::domain::ChunkedModel;
 
 pub struct Pipelines {
     pub full: Arc<dyn Pipeline>,
@@ -48,6 +45,12 @@ pub struct Docent {
     chunking: ChunkConfig,
     /// Analyses admitted at once (running or waiting for the engine); beyond it, `engine_busy`.
     admitted: Arc<Semaphore>,
+    /// Progress of batch items, for event streams.
+    events: tokio::sync::broadcast::Sender<BatchEvent>,
+    /// Wakes the batch workers when items are queued.
+    work: Arc<tokio::sync::Notify>,
+    /// Most queued batch items; beyond it, new batches get `engine_busy`.
+    max_batch_items: usize,
 }
 
 /// A document's text with its page map, as views and pipelines need it.
@@ -71,6 +74,9 @@ impl Docent {
             pipelines,
             chunking: settings.chunking,
             admitted: Arc::new(Semaphore::new(settings.max_queued.max(1))),
+            events: tokio::sync::broadcast::channel(1024).0,
+            work: Arc::new(tokio::sync::Notify::new()),
+            max_batch_items: settings.max_batch_items,
         }
     }
 
@@ -93,6 +99,18 @@ impl Docent {
 
     /// Parse, count tokens and store an uploaded file.
     pub async fn ingest(&self, filename: &str, bytes: Vec<u8>, password: Option<String>) -> AppResult<Document> {
+        self.ingest_as(uuid::Uuid::new_v4().to_string(), filename, bytes, password).await
+    }
+
+    /// Ingest under an id chosen beforehand (a batch plans its documents' ids, so that an
+    /// ingestion retried after a crash finds the document instead of storing it twice).
+    async fn ingest_as(
+        &self,
+        id: String,
+        filename: &str,
+        bytes: Vec<u8>,
+        password: Option<String>,
+    ) -> AppResult<Document> {
         let filename = display_name(filename);
         let media = parse::sniff(&filename, &bytes)?;
         let bytes = Arc::new(bytes);
@@ -106,7 +124,7 @@ impl Docent {
             AppError::new(ErrorCode::EngineFailed, "the model's tokenizer failed on this text").with_cause(e)
         })?;
         let doc = Document {
-            id: uuid::Uuid::new_v4().to_string(),
+            id,
             filename,
             media_type: media.as_mime().to_owned(),
             pages: u32::try_from(parsed.pages.len()).unwrap_or(u32::MAX),
@@ -239,6 +257,21 @@ impl Docent {
         spec: &TaskSpec,
         model: ChunkedModel,
     ) -> AppResult<Analysis> {
+        let analysis = self.compute_analysis(document_id, doc, kind, spec, model).await?;
+        let stored = analysis.clone();
+        self.blocking(move |s| s.insert_analysis(&stored)).await?;
+        Ok(analysis)
+    }
+
+    /// Run a pipeline; the caller stores the analysis.
+    async fn compute_analysis(
+        &self,
+        document_id: &str,
+        doc: &DocText,
+        kind: PipelineKind,
+        spec: &TaskSpec,
+        model: ChunkedModel,
+    ) -> AppResult<Analysis> {
         let pipeline = match (kind, model) {
             (PipelineKind::Full, _) => &self.pipelines.full,
             (PipelineKind::Chunked, ChunkedModel::Baseline) => &self.pipelines.chunked,
@@ -260,8 +293,6 @@ impl Docent {
             retrieval: out.retrieval,
             created_at: now(),
         };
-        let stored = analysis.clone();
-        self.blocking(move |s| s.insert_analysis(&stored)).await?;
         Ok(analysis)
     }
 

@@ -1,0 +1,3 @@
+//! Subcommands too large for main.rs.
+
+pub mod batch;

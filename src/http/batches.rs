@@ -1,0 +1,229 @@
+//! Batch endpoints of API v1: submit (multipart uploads or stored document ids), status, an
+//! SSE stream of progress, JSON Lines results, cancel.
+
+use std::time::Duration;
+
+use actix_multipart::Multipart;
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use super::{upload, State};
+use crate::domain::{Batch, BatchEvent, BatchOptions, PipelineKind, Task};
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::service::{BatchSource, ChunkedModel};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/batches", web::post().to(create_batch))
+        .route("/batches", web::get().to(list_batches))
+        .route("/batches/{id}", web::get().to(get_batch))
+        .route("/batches/{id}/events", web::get().to(batch_events))
+        .route("/batches/{id}/results", web::get().to(batch_results))
+        .route("/batches/{id}/cancel", web::post().to(cancel_batch));
+}
+
+/// The options of a batch as clients send them; every field has a default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsBody {
+    #[serde(default = "default_pipelines")]
+    pipelines: Vec<PipelineKind>,
+    #[serde(default = "default_task")]
+    task: Task,
+    question: Option<String>,
+    #[serde(default)]
+    chunked_model: ChunkedModel,
+}
+
+fn default_pipelines() -> Vec<PipelineKind> {
+    vec![PipelineKind::Full]
+}
+
+fn default_task() -> Task {
+    Task::Summary
+}
+
+impl From<OptionsBody> for BatchOptions {
+    fn from(o: OptionsBody) -> Self {
+        Self { pipelines: o.pipelines, task: o.task, question: o.question, chunked_model: o.chunked_model }
+    }
+}
+
+/// The JSON form: stored documents, and the same options object as the multipart form.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonBatch {
+    document_ids: Vec<String>,
+    options: Option<OptionsBody>,
+}
+
+impl Default for OptionsBody {
+    fn default() -> Self {
+        Self {
+            pipelines: default_pipelines(),
+            task: default_task(),
+            question: None,
+            chunked_model: ChunkedModel::Baseline,
+        }
+    }
+}
+
+pub fn parse_options(json: Option<&str>) -> AppResult<BatchOptions> {
+    let body: OptionsBody = match json.map(str::trim).filter(|j| !j.is_empty()) {
+        Some(j) => serde_json::from_str(j)
+            .map_err(|e| AppError::new(ErrorCode::InvalidRequest, format!("invalid \"options\": {e}")))?,
+        None => OptionsBody::default(),
+    };
+    Ok(body.into())
+}
+
+/// Uploads and their total are bounded: each file by the upload limit, all of them by 8 times it.
+pub const TOTAL_UPLOAD_FACTOR: usize = 8;
+
+async fn create_batch(state: State, req: HttpRequest, payload: web::Payload) -> AppResult<HttpResponse> {
+    let key = idempotency_key(&req)?;
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (source, options) = if is_multipart {
+        let max = state.max_upload_bytes;
+        let up = upload::read_batch(Multipart::new(req.headers(), payload), max, max * TOTAL_UPLOAD_FACTOR).await?;
+        (BatchSource::Uploads(up.files), parse_options(up.options.as_deref())?)
+    } else {
+        let body = read_json_body(payload).await?;
+        let parsed: JsonBatch = serde_json::from_slice(&body)
+            .map_err(|e| AppError::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {e}")))?;
+        (BatchSource::Documents(parsed.document_ids), parsed.options.unwrap_or_default().into())
+    };
+    let (batch, created) = state.docent.submit_batch(source, options, key).await?;
+    let mut resp = HttpResponse::Accepted();
+    resp.insert_header((header::LOCATION, format!("/api/v1/batches/{}", batch.id)));
+    if !created {
+        resp.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(resp.json(batch))
+}
+
+fn idempotency_key(req: &HttpRequest) -> AppResult<Option<String>> {
+    let Some(value) = req.headers().get("Idempotency-Key") else { return Ok(None) };
+    let key = value.to_str().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.len() > 200 {
+        return Err(AppError::new(ErrorCode::InvalidRequest, "Idempotency-Key must be 1 to 200 visible characters"));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+async fn read_json_body(mut payload: web::Payload) -> AppResult<Vec<u8>> {
+    const LIMIT: usize = 1024 * 1024;
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| AppError::new(ErrorCode::InvalidRequest, format!("reading the body: {e}")))?;
+        if body.len() + chunk.len() > LIMIT {
+            return Err(AppError::new(ErrorCode::PayloadTooLarge, "the JSON body is larger than 1 MiB"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn list_batches(state: State) -> AppResult<HttpResponse> {
+    let batches: Vec<serde_json::Value> = state
+        .docent
+        .batches()
+        .await?
+        .into_iter()
+        .map(|b| {
+            serde_json::json!({"id": b.id, "status": b.status, "total": b.total, "done": b.done,
+                               "failed": b.failed, "cancelled": b.cancelled, "created_at": b.created_at})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(batches))
+}
+
+async fn get_batch(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.docent.batch(&id).await?))
+}
+
+async fn cancel_batch(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.docent.cancel_batch(&id).await?))
+}
+
+/// Server-sent events: the batch as it is now (`batch`), then `item_started`, `item_progress`,
+/// `item_done`, `item_failed` and `cancelled` as they happen, and the final `batch` when every
+/// item has ended.
+async fn batch_events(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
+    // Subscribe before reading the snapshot, so that nothing between the two is missed.
+    let rx = state.docent.subscribe();
+    let batch = state.docent.batch(&id).await?;
+    let finished = batch.is_finished();
+    let docent = state.docent.clone();
+    let first = sse("batch", &batch);
+    let stream = futures_util::stream::unfold(
+        (Some(first), finished, rx, docent, id.into_inner()),
+        |(pending, finished, mut rx, docent, id)| async move {
+            if let Some(frame) = pending {
+                return Some((Ok::<_, actix_web::Error>(web::Bytes::from(frame)), (None, finished, rx, docent, id)));
+            }
+            if finished {
+                return None;
+            }
+            loop {
+                let next = tokio::time::timeout(Duration::from_secs(15), rx.recv()).await;
+                let event = match next {
+                    Err(_) => {
+                        return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (None, false, rx, docent, id)))
+                    }
+                    Ok(Ok(event)) if event.batch_id() == id => Some(event),
+                    Ok(Ok(_)) => continue,
+                    // Missed events (a slow client): the snapshot says where things stand.
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => None,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
+                };
+                let ends_item =
+                    !matches!(event, Some(BatchEvent::ItemStarted { .. } | BatchEvent::ItemProgress { .. }));
+                let mut frame = event.as_ref().map(|e| sse(e.name(), e)).unwrap_or_default();
+                let mut done = false;
+                if ends_item {
+                    if let Ok(batch) = docent.batch(&id).await {
+                        done = batch.is_finished();
+                        if done || event.is_none() {
+                            frame.push_str(&sse("batch", &batch));
+                        }
+                    }
+                }
+                return Some((Ok(web::Bytes::from(frame)), (None, done, rx, docent, id)));
+            }
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
+}
+
+fn sse(name: &str, data: &impl serde::Serialize) -> String {
+    format!("event: {name}\ndata: {}\n\n", serde_json::to_string(data).unwrap_or_default())
+}
+
+/// JSON Lines, one line per item in item order: the analysis of a done item, the error of a
+/// failed one, the state of the others.
+async fn batch_results(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let batch: Batch = state.docent.batch(&id).await?;
+    let docent = state.docent.clone();
+    let stream = futures_util::stream::iter(batch.items).then(move |item| {
+        let docent = docent.clone();
+        async move {
+            let line = docent.result_line(&item).await;
+            let mut text = serde_json::to_string(&line).unwrap_or_default();
+            text.push('\n');
+            Ok::<_, actix_web::Error>(web::Bytes::from(text))
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson; charset=utf-8")
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"batch-{id}.jsonl\"")))
+        .streaming(stream))
+}
