@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOCENT_MODELS_DIR="${DOCENT_MODELS_DIR:-$PWD/models}"
 scripts/fetch-models.sh "$DOCENT_MODELS_DIR"
+# llama.cpp's server, the real OpenAI-compatible peer of the remote-engine tests (built once, cached).
+DOCENT_LLAMA_SERVER="${DOCENT_LLAMA_SERVER:-$(scripts/fetch-llama-server.sh | tail -1)}"
+export DOCENT_LLAMA_SERVER
 
 # The page tests drive Debian's Chromium through chromedriver.
 if ! command -v chromedriver >/dev/null || [ ! -x /usr/bin/chromium ]; then

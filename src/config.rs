@@ -7,13 +7,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
-use crate::llm::{DTypeChoice, MistralSettings, DEFAULT_KV_CACHE_TOKENS};
+use crate::llm::{ConstraintDialect, DTypeChoice, MistralSettings, OpenAiSettings, DEFAULT_KV_CACHE_TOKENS};
 use crate::pipeline::chunk::ChunkConfig;
 
 /// The default full-context model, as `scripts/fetch-models.sh` names it.
 pub const DEFAULT_MODEL_FILE: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 /// The default short-context baseline model (SmolLM2-135M-Instruct).
 pub const DEFAULT_BASELINE_FILE: &str = "smollm2-135m-instruct-q4_1.gguf";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Mistralrs,
+    Openai,
+}
 
 /// Options shared by every command that loads a model. All optional here so
 /// that a value given nowhere falls back to the file, then to the default.
@@ -26,9 +33,20 @@ pub struct EngineArgs {
     /// Directory holding the models fetched by scripts/fetch-models.sh.
     #[arg(long, env = "DOCENT_MODELS_DIR", global = true)]
     pub models_dir: Option<PathBuf>,
-    /// Full-context model: a .gguf file or a safetensors directory. Default: the 0.5B Qwen GGUF in --models-dir.
+    /// Full-context model: a .gguf file or a safetensors directory. Default: the 0.5B Qwen GGUF in
+    /// --models-dir. With `--engine openai`: the model's name on the server.
     #[arg(long, env = "DOCENT_MODEL", global = true)]
     pub model: Option<PathBuf>,
+    /// Where the full-context model runs: in this process (`mistralrs`), or on a remote
+    /// OpenAI-compatible server (`openai`: llama.cpp, vLLM, SGLang) at --base-url.
+    #[arg(long, env = "DOCENT_ENGINE", value_enum, global = true)]
+    pub engine: Option<EngineKind>,
+    /// With `--engine openai`: the API root, e.g. http://gpu-node:8000/v1.
+    #[arg(long, env = "DOCENT_BASE_URL", global = true)]
+    pub base_url: Option<String>,
+    /// With `--engine openai`: how the server takes the answer's format (default: ask the server).
+    #[arg(long, env = "DOCENT_OPENAI_CONSTRAINT", value_enum, global = true)]
+    pub openai_constraint: Option<ConstraintDialect>,
     /// Activation dtype; `auto` is F32 on CPU (5x faster than F16 there) and the model's own on GPU.
     #[arg(long, env = "DOCENT_DTYPE", value_enum, global = true)]
     pub dtype: Option<DTypeChoice>,
@@ -86,6 +104,9 @@ pub struct ServeArgs {
 const FILE_KEYS: &[&str] = &[
     "models_dir",
     "model",
+    "engine",
+    "base_url",
+    "openai_constraint",
     "dtype",
     "max_context",
     "max_answer_tokens",
@@ -115,6 +136,8 @@ struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub engine: MistralSettings,
+    /// The full-context model on a remote OpenAI-compatible server instead of `engine`.
+    pub remote: Option<OpenAiSettings>,
     /// The chunked baseline's engine; `None` means the full-context engine ("same").
     pub baseline: Option<MistralSettings>,
     pub baseline_context: usize,
@@ -137,7 +160,8 @@ impl Settings {
         };
         let (fe, fs) = (file.engine, file.serve);
         let models_dir = engine.models_dir.clone().or(fe.models_dir).unwrap_or_else(|| PathBuf::from("models"));
-        let model = engine.model.clone().or(fe.model).unwrap_or_else(|| models_dir.join(DEFAULT_MODEL_FILE));
+        let named_model = engine.model.clone().or(fe.model);
+        let model = named_model.clone().unwrap_or_else(|| models_dir.join(DEFAULT_MODEL_FILE));
         let full = MistralSettings {
             model,
             dtype: engine.dtype.or(fe.dtype).unwrap_or(DTypeChoice::Auto),
@@ -148,6 +172,20 @@ impl Settings {
             max_num_seqs: 1,
             kv_cache_tokens: engine.kv_cache_tokens.or(fe.kv_cache_tokens).unwrap_or(DEFAULT_KV_CACHE_TOKENS),
             prefix_cache: true,
+        };
+        let remote = match engine.engine.or(fe.engine).unwrap_or(EngineKind::Mistralrs) {
+            EngineKind::Mistralrs => None,
+            EngineKind::Openai => Some(OpenAiSettings {
+                base_url: engine.base_url.clone().or(fe.base_url).context("--engine openai needs --base-url")?,
+                model: named_model
+                    .context("--engine openai needs --model, the model's name on the server")?
+                    .to_string_lossy()
+                    .into_owned(),
+                // The key is read from the environment only, never from flags or files.
+                api_key: std::env::var("DOCENT_OPENAI_API_KEY").ok().filter(|k| !k.is_empty()),
+                max_context: engine.max_context.or(fe.max_context),
+                constraint: engine.openai_constraint.or(fe.openai_constraint).unwrap_or(ConstraintDialect::Auto),
+            }),
         };
         let baseline_context = engine.baseline_context.or(fe.baseline_context).unwrap_or(4096);
         let baseline_model = engine
@@ -165,6 +203,7 @@ impl Settings {
         let settings = Self {
             models_dir,
             engine: full,
+            remote,
             baseline,
             baseline_context,
             chunking: ChunkConfig {

@@ -67,9 +67,12 @@ pub async fn build_state(settings: &Settings, engines: Engines) -> anyhow::Resul
     AppState::new(docent, settings.max_upload_bytes)
 }
 
-/// Load the configured full-context model.
+/// Load the configured full-context model, or connect to the server that runs it.
 pub async fn load_engine(settings: &Settings) -> anyhow::Result<Arc<dyn Engine>> {
-    Ok(Arc::new(MistralEngine::load(&settings.engine).await?))
+    Ok(match &settings.remote {
+        Some(remote) => Arc::new(llm::OpenAiEngine::connect(remote).await?),
+        None => Arc::new(MistralEngine::load(&settings.engine).await?),
+    })
 }
 
 /// Load both configured models (one, when the baseline is "same").

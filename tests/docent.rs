@@ -33,3 +33,6 @@ mod batch;
 
 #[path = "docent/batch_e2e.rs"]
 mod batch_e2e;
+
+#[path = "docent/openai.rs"]
+mod openai;

@@ -3,12 +3,15 @@
 
 pub mod baichuan;
 pub mod checkpoint;
+pub mod gbnf;
 mod mistral;
+mod openai;
 pub mod sentencepiece;
 pub mod tensors;
 mod weights;
 
 pub use mistral::{DTypeChoice, MistralEngine, MistralSettings, TimedCompletion, DEFAULT_KV_CACHE_TOKENS};
+pub use openai::{ConstraintDialect, OpenAiEngine, OpenAiSettings};
 
 use async_trait::async_trait;
 
