@@ -49,12 +49,36 @@ impl From<OptionsBody> for BatchOptions {
     }
 }
 
-/// The JSON form: stored documents, and the same options object as the multipart form.
+/// The JSON form: stored documents, and the same options object as the multipart form, nested
+/// under `options` or given beside `document_ids`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JsonBatch {
     document_ids: Vec<String>,
     options: Option<OptionsBody>,
+    pipelines: Option<Vec<PipelineKind>>,
+    task: Option<Task>,
+    question: Option<String>,
+    chunked_model: Option<ChunkedModel>,
+}
+
+impl JsonBatch {
+    fn options(self) -> AppResult<BatchOptions> {
+        let flat = self.pipelines.is_some() || self.task.is_some() || self.question.is_some();
+        match (self.options, flat || self.chunked_model.is_some()) {
+            (Some(_), true) => Err(AppError::new(
+                ErrorCode::InvalidRequest,
+                "give the options either in \"options\" or beside \"document_ids\", not both",
+            )),
+            (Some(nested), false) => Ok(nested.into()),
+            (None, _) => Ok(BatchOptions {
+                pipelines: self.pipelines.unwrap_or_else(default_pipelines),
+                task: self.task.unwrap_or_else(default_task),
+                question: self.question,
+                chunked_model: self.chunked_model.unwrap_or_default(),
+            }),
+        }
+    }
 }
 
 impl Default for OptionsBody {
@@ -95,7 +119,8 @@ async fn create_batch(state: State, req: HttpRequest, payload: web::Payload) -> 
         let body = read_json_body(payload).await?;
         let parsed: JsonBatch = serde_json::from_slice(&body)
             .map_err(|e| AppError::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {e}")))?;
-        (BatchSource::Documents(parsed.document_ids), parsed.options.unwrap_or_default().into())
+        let ids = parsed.document_ids.clone();
+        (BatchSource::Documents(ids), parsed.options()?)
     };
     let (batch, created) = state.docent.submit_batch(source, options, key).await?;
     let mut resp = HttpResponse::Accepted();

@@ -195,12 +195,15 @@ async fn bad_batches_get_stable_codes_and_a_full_queue_gets_503_with_retry_after
     assert_eq!(code(post(no_question).await.unwrap()).await, (400, "invalid_request".into()));
     let no_pipeline = json!({"document_ids": [id], "options": {"pipelines": []}});
     assert_eq!(code(post(no_pipeline).await.unwrap()).await, (400, "invalid_request".into()));
+    let both = json!({"document_ids": [id], "task": "summary", "options": {"task": "summary"}});
+    assert_eq!(code(post(both).await.unwrap()).await, (400, "invalid_request".into()));
     let no_file = submit(&s, &[], json!({}), None).await;
     assert_eq!(code(no_file).await, (400, "missing_file".into()));
 
     // Two items fit the queue; two more do not while at least one of them waits.
-    let both = json!({"document_ids": [id, id], "options": {"pipelines": ["full"]}});
-    assert_eq!(post(both).await.unwrap().status(), 202);
+    // The options may also sit beside the ids.
+    let flat = json!({"document_ids": [id, id], "pipelines": ["full"], "task": "summary"});
+    assert_eq!(post(flat).await.unwrap().status(), 202);
     let more = json!({"document_ids": [id, id], "options": {"pipelines": ["full"]}});
     let full = post(more).await.unwrap();
     assert_eq!(full.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("10"));
