@@ -48,6 +48,13 @@ impl Docent {
         }
         let files = self.plan_files(source).await?;
         let new_items = files.len() * options.pipelines.len();
+        if new_items > self.max_batch_items {
+            // Waiting would not help: say so instead of asking for a retry.
+            return Err(AppError::new(
+                ErrorCode::InvalidRequest,
+                format!("{new_items} items are more than the queue holds ({})", self.max_batch_items),
+            ));
+        }
         let queued = self.blocking(|s| s.queued_items()).await?;
         if queued + new_items > self.max_batch_items {
             return Err(AppError::new(

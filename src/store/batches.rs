@@ -247,13 +247,20 @@ impl Store {
     }
 
     /// Queued items of the batch end as cancelled; running ones finish. Returns how many ended,
-    /// or `None` when there is no such batch.
+    /// or `None` when there is no such batch. Cancelling an ended batch changes nothing.
     pub fn cancel_batch(&self, id: &str, now: &str) -> anyhow::Result<Option<usize>> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if tx.execute("UPDATE batches SET cancelled = 1 WHERE id = ?1", [id])? == 0 {
+        let exists = tx.query_row("SELECT 1 FROM batches WHERE id = ?1", [id], |_| Ok(())).optional()?.is_some();
+        if !exists {
             return Ok(None);
         }
+        // A batch that has already ended stays as it ended.
+        tx.execute(
+            "UPDATE batches SET cancelled = 1 WHERE id = ?1 AND EXISTS
+               (SELECT 1 FROM batch_items WHERE batch_id = ?1 AND state IN ('queued', 'running'))",
+            [id],
+        )?;
         let n = tx.execute(
             "UPDATE batch_items SET state = 'cancelled', finished_at = ?1 WHERE batch_id = ?2 AND state = 'queued'",
             params![now, id],

@@ -84,6 +84,9 @@ async fn a_batch_of_uploads_ends_every_item_with_an_analysis_or_a_coded_error() 
             assert_eq!(item["state"], "done", "{item}");
         }
     }
+    // Cancelling a batch that has ended changes nothing.
+    let late = client().post(s.url(&format!("/api/v1/batches/{id}/cancel"))).send().await.unwrap();
+    assert_eq!(late.json::<Value>().await.unwrap()["status"], "done");
     let lines = results(&s, id).await;
     assert_eq!(lines.len(), 6);
     for (i, line) in lines.iter().enumerate() {
@@ -200,6 +203,8 @@ async fn bad_batches_get_stable_codes_and_a_full_queue_gets_503_with_retry_after
     let no_file = submit(&s, &[], json!({}), None).await;
     assert_eq!(code(no_file).await, (400, "missing_file".into()));
 
+    let too_many = json!({"document_ids": [id, id, id], "options": {"pipelines": ["full"]}});
+    assert_eq!(code(post(too_many).await.unwrap()).await, (400, "invalid_request".into()));
     // Two items fit the queue; two more do not while at least one of them waits.
     // The options may also sit beside the ids.
     let flat = json!({"document_ids": [id, id], "pipelines": ["full"], "task": "summary"});
