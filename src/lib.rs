@@ -5,6 +5,7 @@ pub mod cite;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod eval;
 pub mod http;
 pub mod index;
 pub mod jobs;

@@ -109,3 +109,35 @@ fn truncated_pdf_is_reported_as_corrupt() {
         Ok(p) => assert!(p.pages.len() <= 9),
     }
 }
+
+/// The evaluation scores citations against CUAD's gold clauses, which are quoted from another
+/// extraction of the PDF: nearly all of them must be found in docent's own text of it.
+#[test]
+fn cuad_gold_clauses_are_located_in_the_parsed_contract() {
+    use docent::eval::metrics::{locate_clause, python_str_list};
+    let bytes = read_corpus("cuad_limeenergy_distributor_agreement.pdf");
+    let media = docent::parse::sniff("contract.pdf", &bytes).unwrap();
+    let text = docent::parse::parse(media, &bytes, None).unwrap().text;
+    let gold: serde_json::Value =
+        serde_json::from_slice(&read_corpus("cuad_limeenergy_distributor_agreement.gold.json")).unwrap();
+    let (mut clauses, mut missing) = (0, Vec::new());
+    for (category, entry) in gold["categories"].as_object().unwrap() {
+        let context = entry["context"].as_str().unwrap_or_default();
+        if context.is_empty() {
+            continue;
+        }
+        let list = python_str_list(context).unwrap_or_else(|| panic!("{category}: {context}"));
+        for clause in list {
+            clauses += 1;
+            let spans = locate_clause(&text, &clause);
+            if spans.is_empty() {
+                missing.push(format!("{category}: {clause}"));
+            }
+            assert!(spans.iter().all(|s| s.slice(&text).is_some()));
+        }
+    }
+    assert!(clauses >= 40, "{clauses} clauses");
+    // Measured: 42 of 44; two clauses are not found word for word in docent's text (to be examined
+    // with the evaluation: a difference of extraction somewhere inside each).
+    assert!(missing.len() <= 2, "{} of {clauses} not found: {missing:#?}", missing.len());
+}
