@@ -201,7 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Checkpoint { out, shape, tokenizer, format, seed } if shape == "baichuan2-tiny" => {
             let tokenizer = tokenizer.unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/baichuan2-tiny/tokenizer.model")
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(docent::llm::checkpoint::baichuan2::TOKENIZER_FIXTURE)
             });
             let model = TinyBaichuan2::random(seed);
             match format.as_str() {

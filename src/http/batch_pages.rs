@@ -5,9 +5,9 @@ use actix_multipart::Multipart;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
-use super::pages::{render, see_other, ErrorView};
+use super::pages::{render, see_other, task_name, ErrorView};
 use super::{batches, upload, State};
-use crate::domain::{Batch, BatchItem, BatchOptions, ChunkedModel, PipelineKind, Task};
+use crate::domain::{BatchItem, BatchOptions, ChunkedModel, PipelineKind, Task};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::BatchSource;
 
@@ -35,15 +35,6 @@ struct BatchesView<'a> {
     error: Option<ErrorView<'a>>,
 }
 
-fn status_str(b: &Batch) -> &'static str {
-    match b.status {
-        crate::domain::BatchStatus::Queued => "queued",
-        crate::domain::BatchStatus::Running => "running",
-        crate::domain::BatchStatus::Done => "done",
-        crate::domain::BatchStatus::Cancelled => "cancelled",
-    }
-}
-
 async fn batches_page(state: State) -> AppResult<HttpResponse> {
     batches_with(&state, None).await
 }
@@ -55,7 +46,7 @@ async fn batches_with(state: &State, error: Option<&AppError>) -> AppResult<Http
             .iter()
             .map(|b| BatchRow {
                 id: &b.id,
-                status: status_str(b),
+                status: b.status.as_str(),
                 total: b.total,
                 done: b.done,
                 failed: b.failed,
@@ -169,7 +160,7 @@ async fn batch_page(state: State, id: web::Path<String>) -> AppResult<HttpRespon
     let b = state.docent.batch(&id).await?;
     let view = BatchView {
         id: &b.id,
-        status: status_str(&b),
+        status: b.status.as_str(),
         finished: b.is_finished(),
         total: b.total,
         queued: b.queued,
@@ -177,10 +168,7 @@ async fn batch_page(state: State, id: web::Path<String>) -> AppResult<HttpRespon
         done: b.done,
         failed: b.failed,
         cancelled: b.cancelled,
-        task: match b.options.task {
-            Task::Summary => "summary",
-            Task::Question => "question",
-        },
+        task: task_name(b.options.task),
         question: b.options.question.as_deref(),
         items: b.items.iter().map(ItemRow::from).collect(),
         error: None,

@@ -200,7 +200,7 @@ struct DocumentView<'a> {
     error: Option<ErrorView<'a>>,
 }
 
-fn task_name(t: Task) -> &'static str {
+pub(super) fn task_name(t: Task) -> &'static str {
     match t {
         Task::Summary => "summary",
         Task::Question => "question",

@@ -32,21 +32,16 @@ pub async fn read(mut multipart: Multipart, max_bytes: usize) -> AppResult<Uploa
             }
         };
         let filename = field.content_disposition().and_then(|cd| cd.get_filename().map(str::to_owned));
-        let mut buf = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| bad("upload interrupted").with_cause(anyhow::anyhow!("{e}")))?;
-            if buf.len() + chunk.len() > limit {
-                return Err(if name == "file" {
-                    AppError::new(
-                        ErrorCode::PayloadTooLarge,
-                        format!("the file is larger than {} MiB", max_bytes / (1024 * 1024)),
-                    )
-                } else {
-                    bad("the password field is too long")
-                });
-            }
-            buf.extend_from_slice(&chunk);
-        }
+        let Ok(buf) = collect(&mut field, limit, &mut 0, usize::MAX).await? else {
+            return Err(if name == "file" {
+                AppError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("the file is larger than {} MiB", max_bytes / (1024 * 1024)),
+                )
+            } else {
+                bad("the password field is too long")
+            });
+        };
         if name == "file" {
             file = Some((filename.unwrap_or_else(|| "upload".to_owned()), buf));
         } else {
@@ -94,22 +89,17 @@ pub async fn read_batch(mut multipart: Multipart, max_file: usize, max_total: us
             _ => return Err(bad(&format!("unexpected form field \"{name}\" (expected \"file\" and \"options\")"))),
         };
         let filename = field.content_disposition().and_then(|cd| cd.get_filename().map(str::to_owned));
-        let mut buf = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| bad("upload interrupted").with_cause(anyhow::anyhow!("{e}")))?;
-            total += chunk.len();
-            if buf.len() + chunk.len() > limit || total > max_total {
-                let message = if name != "file" {
-                    format!("the {name} field is too long")
-                } else if total > max_total {
-                    format!("the files together are larger than {} MiB", max_total / (1024 * 1024))
-                } else {
-                    format!("a file is larger than {} MiB", max_file / (1024 * 1024))
+        let buf = match collect(&mut field, limit, &mut total, max_total).await? {
+            Ok(buf) => buf,
+            Err(over) => {
+                let message = match over {
+                    _ if name != "file" => format!("the {name} field is too long"),
+                    Overflow::Total => format!("the files together are larger than {} MiB", max_total / (1024 * 1024)),
+                    Overflow::Field => format!("a file is larger than {} MiB", max_file / (1024 * 1024)),
                 };
                 return Err(AppError::new(ErrorCode::PayloadTooLarge, message));
             }
-            buf.extend_from_slice(&chunk);
-        }
+        };
         if name == "file" {
             // A browser sends an empty file field when no file was chosen.
             if !buf.is_empty() || filename.as_deref().is_some_and(|f| !f.is_empty()) {
@@ -131,4 +121,35 @@ pub async fn read_batch(mut multipart: Multipart, max_file: usize, max_total: us
         return Err(AppError::new(ErrorCode::MissingFile, "no \"file\" field in the upload"));
     }
     Ok(BatchUpload { files, options, form })
+}
+
+/// Which bound a field passed.
+enum Overflow {
+    Field,
+    Total,
+}
+
+/// A field's bytes, counted as they stream: at most `limit` for the field, and at most
+/// `max_total` for `total`, the bytes of the whole body so far (updated here).
+async fn collect(
+    field: &mut actix_multipart::Field,
+    limit: usize,
+    total: &mut usize,
+    max_total: usize,
+) -> AppResult<Result<Vec<u8>, Overflow>> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(|e| {
+            AppError::new(ErrorCode::InvalidRequest, "upload interrupted").with_cause(anyhow::anyhow!("{e}"))
+        })?;
+        *total += chunk.len();
+        if *total > max_total {
+            return Ok(Err(Overflow::Total));
+        }
+        if buf.len() + chunk.len() > limit {
+            return Ok(Err(Overflow::Field));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Ok(buf))
 }

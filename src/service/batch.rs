@@ -224,16 +224,19 @@ impl Docent {
         let (batch_id, index, document_id) = (item.batch_id.clone(), item.index, item.document_id.clone());
         tokio::spawn(async move {
             let start = Instant::now();
+            // Read once the document exists: an upload is still being ingested at first.
+            let mut tokens = None;
             loop {
                 tokio::time::sleep(PROGRESS_EVERY).await;
-                let id = document_id.clone();
-                let store = Arc::clone(&store);
-                let tokens = tokio::task::spawn_blocking(move || store.get_document(&id))
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .flatten()
-                    .and_then(|d| d.tokens);
+                if tokens.is_none() {
+                    let (id, store) = (document_id.clone(), Arc::clone(&store));
+                    tokens = tokio::task::spawn_blocking(move || store.get_document(&id))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .flatten()
+                        .and_then(|d| d.tokens);
+                }
                 let elapsed_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
                 let event = BatchEvent::ItemProgress {
                     batch_id: batch_id.clone(),

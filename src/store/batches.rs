@@ -5,7 +5,7 @@
 use anyhow::Context;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use super::{write_atomic, Store};
+use super::{insert_analysis_on, write_atomic, Store};
 use crate::domain::{Analysis, Batch, BatchItem, BatchOptions, ItemState, PipelineKind, SideError};
 
 pub(super) const SCHEMA: &str = "
@@ -224,10 +224,7 @@ impl Store {
     pub fn finish_item(&self, batch_id: &str, index: usize, analysis: &Analysis, now: &str) -> anyhow::Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO analyses (id, document_id, created_at, body) VALUES (?1, ?2, ?3, ?4)",
-            params![analysis.id, analysis.document_id, analysis.created_at, serde_json::to_string(analysis)?],
-        )?;
+        insert_analysis_on(&tx, analysis)?;
         tx.execute(
             "UPDATE batch_items SET state = 'done', analysis_id = ?1, finished_at = ?2
              WHERE batch_id = ?3 AND idx = ?4 AND state = 'running'",

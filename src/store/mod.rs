@@ -131,11 +131,7 @@ impl Store {
     }
 
     pub fn insert_analysis(&self, a: &Analysis) -> anyhow::Result<()> {
-        self.conn()?.execute(
-            "INSERT INTO analyses (id, document_id, created_at, body) VALUES (?1, ?2, ?3, ?4)",
-            params![a.id, a.document_id, a.created_at, serde_json::to_string(a)?],
-        )?;
-        Ok(())
+        insert_analysis_on(&*self.conn()?, a)
     }
 
     pub fn get_analysis(&self, id: &str) -> anyhow::Result<Option<Analysis>> {
@@ -183,6 +179,15 @@ fn row_to_document(r: &rusqlite::Row<'_>) -> rusqlite::Result<Document> {
         created_at: r.get(8)?,
         warnings: serde_json::from_str(&warnings).unwrap_or_default(),
     })
+}
+
+/// The analysis row, on a connection or inside a caller's transaction.
+fn insert_analysis_on(conn: &Connection, a: &Analysis) -> anyhow::Result<()> {
+    conn.execute(
+        "INSERT INTO analyses (id, document_id, created_at, body) VALUES (?1, ?2, ?3, ?4)",
+        params![a.id, a.document_id, a.created_at, serde_json::to_string(a)?],
+    )?;
+    Ok(())
 }
 
 /// Write `bytes` to `dir/name` through a synced temporary file and a rename.

@@ -11,7 +11,7 @@ pub fn fixture_dir() -> PathBuf {
 
 /// The SentencePiece model the tiny checkpoints use (tests/fixtures/baichuan2-tiny/README.md).
 pub fn tokenizer_model() -> PathBuf {
-    fixture_dir().join("tokenizer.model")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(docent::llm::checkpoint::baichuan2::TOKENIZER_FIXTURE)
 }
 
 /// How the reference reads the original tensors: faithfully, or with a deliberate mistake a

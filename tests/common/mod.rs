@@ -14,6 +14,11 @@ use async_trait::async_trait;
 use docent::config::{EngineArgs, ServeArgs, Settings, DEFAULT_MODEL_FILE};
 use docent::llm::{Engine, GenOutput, GenRequest};
 
+/// A port nothing listens on now, for a child server.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
 pub fn corpus(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpora").join(name)
 }

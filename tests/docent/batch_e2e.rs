@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::batch::{results, submit, wait_finished};
-use crate::common::{client, default_model, models_dir, read_corpus, settings, TestServer};
+use crate::common::{client, default_model, free_port, models_dir, read_corpus, settings, TestServer};
 
 const DOCS: [&str; 3] = ["bitcoin_intro.txt", "bitcoin_proof_of_work.txt", "cuad_limeenergy_termination.txt"];
 
@@ -100,10 +100,6 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[actix_web::test]

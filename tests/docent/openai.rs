@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use docent::config::{EngineArgs, EngineKind, ServeArgs, Settings};
 use docent::llm::GenRequest;
 
-use crate::common::{analyze, client, default_model, read_corpus, TestServer};
+use crate::common::{analyze, client, default_model, free_port, read_corpus, TestServer};
 
 fn llama_server_binary() -> std::path::PathBuf {
     let path = std::env::var_os("DOCENT_LLAMA_SERVER").map(std::path::PathBuf::from).unwrap_or_else(|| {
@@ -29,7 +29,7 @@ struct LlamaServer {
 
 impl LlamaServer {
     async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let child = Command::new(llama_server_binary())
             .arg("-m")
             .arg(default_model())
@@ -98,11 +98,8 @@ async fn two_docent_instances_share_a_llama_cpp_server_and_verify_its_constraine
     assert!(out.prefill_ms > 0 && out.completion_tokens > 0, "{out:?}");
 
     let a = TestServer::start_with(&settings, engines).await;
-    let b = TestServer::start_with(
-        &remote_settings(&dir.path().join("b"), &llama),
-        docent::load_engines(&remote_settings(&dir.path().join("b"), &llama)).await.unwrap(),
-    )
-    .await;
+    let settings_b = remote_settings(&dir.path().join("b"), &llama);
+    let b = TestServer::start_with(&settings_b, docent::load_engines(&settings_b).await.unwrap()).await;
     let upload_to = |s: &TestServer, name: &'static str| {
         let s = s.url("");
         async move {
@@ -144,7 +141,7 @@ async fn two_docent_instances_share_a_llama_cpp_server_and_verify_its_constraine
 
 #[actix_web::test]
 async fn a_remote_engine_that_cannot_be_reached_is_a_clear_start_up_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let engine = EngineArgs {
         engine: Some(EngineKind::Openai),
         base_url: Some(format!("http://127.0.0.1:{port}/v1")),

@@ -10,6 +10,10 @@ use anyhow::Context;
 
 use crate::llm::tensors::{Float, SafetensorsWriter, TensorSpec};
 
+/// The SentencePiece model tiny checkpoints use, relative to the repository
+/// (tests/fixtures/baichuan2-tiny/README.md says how it was trained).
+pub const TOKENIZER_FIXTURE: &str = "tests/fixtures/baichuan2-tiny/tokenizer.model";
+
 /// Float32 weights, small enough to hold in memory and to run a reference forward pass on.
 pub struct TinyBaichuan2 {
     pub hidden: usize,
