@@ -114,6 +114,20 @@ pub fn labels_to_segments(
         .collect()
 }
 
+/// The refusal line is an answer of its own, never a claim: a small model asked a question
+/// sometimes writes it as a cited line, or pads a real answer with it ("The document does not
+/// say. [S12]"), and a citation on it would stand for nothing. Such lines are dropped; when
+/// nothing else is left, the answer is the refusal alone, without citations.
+pub fn drop_refusal_claims(parsed: Vec<(String, Vec<u32>)>, refusal: &str) -> Vec<(String, Vec<u32>)> {
+    let is_refusal = |claim: &str| claim.trim().eq_ignore_ascii_case(refusal);
+    let had_refusal = parsed.iter().any(|(claim, _)| is_refusal(claim));
+    let kept: Vec<_> = parsed.into_iter().filter(|(claim, _)| !is_refusal(claim)).collect();
+    if kept.is_empty() && had_refusal {
+        return vec![(refusal.to_owned(), Vec::new())];
+    }
+    kept
+}
+
 /// Resolve each cited segment id to its span and verify it against the text.
 /// Returns the answer (sentences reference citation ids) and the citations.
 pub fn resolve(text: &str, segments: &[Segment], parsed: &[(String, Vec<u32>)]) -> (Answer, Vec<Citation>) {
@@ -210,6 +224,21 @@ pub fn numbered_text(text: &str, segments: &[Segment], labels: &[u32]) -> String
 mod tests {
     use super::*;
     use crate::domain::PageSpan;
+
+    #[test]
+    fn a_refusal_written_as_a_claim_is_dropped_and_alone_stays_the_answer() {
+        let refusal = "The document does not say.";
+        let padded = vec![
+            ("The code is 4817.".to_owned(), vec![3]),
+            (refusal.to_owned(), vec![5]),
+            (refusal.to_owned(), vec![7]),
+        ];
+        assert_eq!(drop_refusal_claims(padded, refusal), vec![("The code is 4817.".to_owned(), vec![3])]);
+        let only = vec![(refusal.to_owned(), vec![5]), (refusal.to_owned(), vec![])];
+        assert_eq!(drop_refusal_claims(only, refusal), vec![(refusal.to_owned(), vec![])]);
+        let none = vec![("A claim.".to_owned(), vec![1])];
+        assert_eq!(drop_refusal_claims(none.clone(), refusal), none);
+    }
 
     #[test]
     fn labels_are_distinct_and_not_in_counting_order() {

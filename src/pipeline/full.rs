@@ -60,7 +60,10 @@ impl Pipeline for FullContext {
             .await
             .map_err(|e| AppError::new(ErrorCode::EngineFailed, "the model failed to answer").with_cause(e))?;
         tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
-        let parsed = cite::labels_to_segments(cite::parse_answer(&out.text), &labels, &segments);
+        let parsed = cite::drop_refusal_claims(
+            cite::labels_to_segments(cite::parse_answer(&out.text), &labels, &segments),
+            prompt::REFUSAL,
+        );
         if parsed.is_empty() {
             return Err(AppError::new(ErrorCode::EngineFailed, "the model returned an empty answer"));
         }
