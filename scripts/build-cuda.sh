@@ -3,7 +3,8 @@
 # using the CUDA 13.0 toolkit that NVIDIA publishes on PyPI. The result runs on any machine with a
 # CUDA 13 driver and the CUDA 13 runtime libraries (cuBLAS, cuBLASLt, cuRAND, NVRTC).
 #
-#   scripts/build-cuda.sh [--features FEATURES]     (default: flash-attn)
+#   scripts/build-cuda.sh [--features FEATURES]     (default: flash-attn; add nccl for
+#                                                    tensor parallelism over several GPUs)
 #
 # Environment: DOCENT_CUDA_HOME (toolkit venv, default ~/.cache/docent/cuda), CUDA_COMPUTE_CAP
 # (default 90), CARGO_TARGET_DIR (default ~/.cache/docent/target-cuda), CUTLASS_DIR (a local CUTLASS
@@ -27,10 +28,16 @@ fi
   nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-crt==13.0.88 \
   nvidia-cuda-nvrtc==13.0.88 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85 \
   nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35
+# Tensor parallelism links NCCL (cudarc binds its 2.30 API); the GPU machine loads its own
+# libnccl.so.2 at run time (PyTorch's, for instance).
+if [[ ",$features," == *",nccl,"* ]]; then
+  "$venv/bin/pip" install --quiet nvidia-nccl-cu13==2.30.7
+fi
 toolkit="$("$venv/bin/python" -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13"))')"
 
 # The wheels ship versioned shared objects only; the linker wants the plain names.
-for lib in "$toolkit"/lib/lib*.so.*; do
+for lib in "$toolkit"/lib/lib*.so.* "$toolkit"/../nccl/lib/lib*.so.*; do
+  [[ -e "$lib" ]] || continue
   plain="${lib%%.so.*}.so"
   [[ -e "$plain" ]] || ln -s "$(basename "$lib")" "$plain"
 done
@@ -51,6 +58,7 @@ fi
 # has. Elsewhere a stub with the same soname and the driver entry points cudarc declares stands in
 # at link time (as the toolkit's lib/stubs/libcuda.so does); at run time the real driver loads.
 library_path="$toolkit/lib"
+if [[ -d "$toolkit/../nccl/lib" ]]; then library_path="$library_path:$(cd "$toolkit/../nccl/lib" && pwd)"; fi
 if ! ldconfig -p 2>/dev/null | grep -q "libcuda.so.1 "; then
   cargo fetch --locked
   stubs="$cuda_home/stubs"

@@ -5,6 +5,11 @@
 # and Python with torch + transformers is already there (the peer).
 #
 #   scripts/device-bench.sh OUT_DIR [docent bench gpu flags...]
+#   scripts/device-bench.sh OUT_DIR --versus-one-gpu N [flags...]
+#
+# The second form (a build with the `nccl` feature, on a host with N GPUs) runs the bench twice
+# with the same flags: on GPU 0 alone, then split over N GPUs by tensor parallelism, whose report
+# gives each figure as a ratio to the one-GPU run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$1"; shift
@@ -12,30 +17,23 @@ mkdir -p "$out"
 log="$out/device.log"
 exec > >(tee -a "$log") 2>&1
 
-python="$(command -v python3)"
-# The CUDA 13 runtime libraries (cuBLAS, cuBLASLt, cuRAND, NVRTC, cudart) of the PyTorch install.
-libs="$("$python" -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13", "lib"))' 2>/dev/null || true)"
-if [[ ! -e "$libs/libcublasLt.so.13" ]]; then
-  libs="$(dirname "$(find / -name 'libcublasLt.so.13*' -not -path '/proc/*' 2>/dev/null | head -n 1)")"
-fi
-export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-echo "python: $python; CUDA libraries: $libs"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-"$python" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'
-
-bin="$PWD/.docent/gpu/docent"
-xz -dc .docent/gpu/docent.xz > "$bin"
-chmod +x "$bin"
-ldd "$bin" | grep -E "not found|cuda|cublas|nvrtc|curand" || true
-
-tokenizer=models/qwen3-tokenizer
-if [[ -e .docent/gpu/qwen3-tokenizer.tar.xz ]]; then
-  tar -xJf .docent/gpu/qwen3-tokenizer.tar.xz -C .docent/gpu
-  tokenizer=.docent/gpu/qwen3-tokenizer
-fi
-ckpt="$PWD/.docent/qwen3-4b-random"
-"$bin" checkpoint --shape qwen3-4b --out "$ckpt" --tokenizer "$tokenizer"
+source scripts/device-env.sh
 peer=(--peer-python "$python")
 if [[ " $* " == *" --peer-python "* ]]; then peer=(); fi
-DOCENT_LOG="${DOCENT_LOG:-info,mistralrs_core=info}" \
-  "$bin" bench gpu --model "$ckpt" "${peer[@]}" --report "$out/gpu-bench.md" "$@"
+export DOCENT_LOG="${DOCENT_LOG:-info,mistralrs_core=info}"
+# A tensor-parallel worker that dies leaves mistral.rs waiting for it forever: bound each run.
+# (Workers end by themselves when their main process does.)
+limit="${DOCENT_BENCH_TIMEOUT:-1800}"
+if [[ "${1:-}" == "--versus-one-gpu" ]]; then
+  gpus="$2"; shift 2
+  CUDA_VISIBLE_DEVICES=0 timeout "$limit" "$bin" bench gpu --model "$ckpt" "${peer[@]}" --tensor-parallel 1 \
+    --report "$out/gpu-bench-1gpu.md" --json "$out/gpu-bench-1gpu.json" "$@"
+  # The peer (one GPU) runs in the first run only.
+  no_peer=(--peer-python none)
+  if [[ " $* " == *" --peer-python "* ]]; then no_peer=(); fi
+  timeout "$limit" "$bin" bench gpu --model "$ckpt" "${no_peer[@]}" --tensor-parallel "$gpus" \
+    --versus "$out/gpu-bench-1gpu.json" --report "$out/gpu-bench-${gpus}gpu.md" \
+    --json "$out/gpu-bench-${gpus}gpu.json" "$@"
+else
+  timeout "$limit" "$bin" bench gpu --model "$ckpt" "${peer[@]}" --report "$out/gpu-bench.md" "$@"
+fi

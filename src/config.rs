@@ -63,6 +63,10 @@ pub struct EngineArgs {
     /// (default 262144, one 256K-token Qwen3-4B sequence, 36 GiB).
     #[arg(long, env = "DOCENT_KV_CACHE_TOKENS", global = true)]
     pub kv_cache_tokens: Option<usize>,
+    /// Split the full-context model over this many GPUs of this host (tensor parallelism over
+    /// NCCL; needs a build with the `nccl` feature). The chunked side then uses the same model.
+    #[arg(long, env = "DOCENT_TENSOR_PARALLEL", global = true)]
+    pub tensor_parallel: Option<usize>,
     /// Chunked-baseline model: a .gguf file, a safetensors directory, or `same` (the full-context
     /// model). Default: SmolLM2-135M-Instruct in --models-dir.
     #[arg(long, env = "DOCENT_BASELINE_MODEL", global = true)]
@@ -112,6 +116,7 @@ const FILE_KEYS: &[&str] = &[
     "max_answer_tokens",
     "cpu",
     "kv_cache_tokens",
+    "tensor_parallel",
     "baseline_model",
     "baseline_context",
     "chunk_tokens",
@@ -172,6 +177,7 @@ impl Settings {
             max_num_seqs: 1,
             kv_cache_tokens: engine.kv_cache_tokens.or(fe.kv_cache_tokens).unwrap_or(DEFAULT_KV_CACHE_TOKENS),
             prefix_cache: true,
+            tensor_parallel: engine.tensor_parallel.or(fe.tensor_parallel).unwrap_or(1),
         };
         let remote = match engine.engine.or(fe.engine).unwrap_or(EngineKind::Mistralrs) {
             EngineKind::Mistralrs => None,
@@ -188,11 +194,17 @@ impl Settings {
             }),
         };
         let baseline_context = engine.baseline_context.or(fe.baseline_context).unwrap_or(4096);
-        let baseline_model = engine
-            .baseline_model
-            .clone()
-            .or(fe.baseline_model)
-            .unwrap_or_else(|| models_dir.join(DEFAULT_BASELINE_FILE));
+        let named_baseline = engine.baseline_model.clone().or(fe.baseline_model);
+        // Tensor parallelism is process-wide in mistral.rs (every model loaded would be split, and
+        // its worker processes load one model), so the chunked side shares the split model.
+        let baseline_model = match named_baseline {
+            Some(m) if full.tensor_parallel > 1 && m != Path::new("same") => {
+                bail!("--tensor-parallel {} runs one model: leave --baseline-model unset or `same`, not {}", full.tensor_parallel, m.display())
+            }
+            _ if full.tensor_parallel > 1 => PathBuf::from("same"),
+            Some(m) => m,
+            None => models_dir.join(DEFAULT_BASELINE_FILE),
+        };
         let baseline = (baseline_model != Path::new("same")).then(|| MistralSettings {
             model: baseline_model,
             max_context: Some(baseline_context),
@@ -229,6 +241,9 @@ impl Settings {
         if self.max_upload_bytes == 0 {
             bail!("max_upload_mb must be at least 1");
         }
+        if !(1..=16).contains(&self.engine.tensor_parallel) {
+            bail!("tensor_parallel must be between 1 and 16 GPUs, got {}", self.engine.tensor_parallel);
+        }
         if self.engine.kv_cache_tokens < 1024 {
             bail!("kv_cache_tokens must be at least 1024, got {}", self.engine.kv_cache_tokens);
         }
@@ -249,6 +264,29 @@ impl Settings {
             bail!("max_batch_items must be at least 1 and batch_workers between 1 and 64");
         }
         Ok(())
+    }
+}
+
+/// `--tensor-parallel`, from the flag or environment, else the settings file, else 1 (checked
+/// with the other settings by `Settings::resolve`).
+pub fn tensor_parallel(engine: &EngineArgs) -> anyhow::Result<usize> {
+    let from_file = match (&engine.tensor_parallel, &engine.config) {
+        (None, Some(path)) => load_file(path)?.engine.tensor_parallel,
+        _ => None,
+    };
+    Ok(engine.tensor_parallel.or(from_file).unwrap_or(1))
+}
+
+/// mistral.rs reads its tensor-parallel settings from the environment, in this process and in
+/// the worker processes it starts (copies of this command, one per extra GPU). Called at the
+/// start of `main`, before any thread exists.
+pub fn export_tensor_parallel(n: usize) {
+    if n > 1 {
+        std::env::set_var("MISTRALRS_MN_LOCAL_WORLD_SIZE", n.to_string());
+        std::env::remove_var("MISTRALRS_NO_NCCL");
+    } else {
+        // A build with NCCL would otherwise split every model over all visible GPUs.
+        std::env::set_var("MISTRALRS_NO_NCCL", "1");
     }
 }
 
@@ -284,6 +322,25 @@ mod tests {
         assert_eq!(s.addr.to_string(), "127.0.0.1:8080");
         engine.max_answer_tokens = Some(300);
         assert_eq!(Settings::resolve(&engine, &serve).unwrap().max_answer_tokens, 300);
+    }
+
+    #[test]
+    fn tensor_parallel_runs_one_model_for_both_pipelines() {
+        let (_f, mut engine) = with_file("tensor_parallel = 2\n");
+        assert_eq!(tensor_parallel(&engine).unwrap(), 2);
+        let s = Settings::resolve(&engine, &ServeArgs::default()).unwrap();
+        assert_eq!(s.engine.tensor_parallel, 2);
+        assert!(s.baseline.is_none(), "the chunked side shares the split model");
+        engine.baseline_model = Some(PathBuf::from("/m/other.gguf"));
+        let err = Settings::resolve(&engine, &ServeArgs::default()).unwrap_err();
+        assert!(err.to_string().contains("runs one model"), "{err}");
+        engine.baseline_model = Some(PathBuf::from("same"));
+        assert!(Settings::resolve(&engine, &ServeArgs::default()).is_ok());
+        engine.tensor_parallel = Some(0);
+        assert!(Settings::resolve(&engine, &ServeArgs::default()).is_err());
+        engine.tensor_parallel = Some(1);
+        engine.baseline_model = None;
+        assert!(Settings::resolve(&engine, &ServeArgs::default()).unwrap().baseline.is_some());
     }
 
     #[test]

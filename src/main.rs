@@ -133,11 +133,55 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let tensor_parallel = docent::config::tensor_parallel(&cli.engine)?;
+    // Before the runtime starts any thread: mistral.rs reads these from the environment.
+    docent::config::export_tensor_parallel(tensor_parallel);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run(cli))
+    if mistralrs::core::distributed::is_daemon() {
+        return runtime.block_on(tensor_parallel_worker(cli, tensor_parallel));
+    }
+    check_tensor_parallel(&cli, tensor_parallel)?;
+    runtime.block_on(run(cli, tensor_parallel))
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// With `--tensor-parallel N`, mistral.rs starts N-1 copies of this very command, one per extra
+/// GPU, and tells them apart by an environment variable. A copy must load the same model with the
+/// same settings, and do nothing else (no port, no data dir, no peer benchmark): mistral.rs then
+/// keeps it serving its share of every request of the main process until that process ends.
+async fn tensor_parallel_worker(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
+    // mistral.rs keeps a worker spinning until it is killed; it must not outlive its main process
+    // (and keep holding its GPU) when that one ends or is killed.
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        if std::os::unix::process::parent_id() != parent {
+            std::process::exit(0);
+        }
+    });
+    let settings = match &cli.command {
+        Command::Bench(BenchCommand::Gpu(args)) => docent::bench::gpu::engine_settings(args, tensor_parallel)?,
+        // Every other command that loads a model loads the full-context one first, from the
+        // engine settings alone.
+        _ => Settings::resolve(&cli.engine, &ServeArgs::default())?.engine,
+    };
+    docent::llm::MistralEngine::load(&settings).await?;
+    anyhow::bail!("mistral.rs returned from a tensor-parallel worker's model load")
+}
+
+/// Analyses on a split model hung on the 2-GPU host (a constrained chat request never finished,
+/// benches/gpu-report-2gpu.md), so for now only the benchmark, whose raw-token requests ran, may
+/// split the model. Refusing beats a server that accepts work and never answers.
+fn check_tensor_parallel(cli: &Cli, n: usize) -> anyhow::Result<()> {
+    if n > 1 && !matches!(cli.command, Command::Bench(_)) {
+        anyhow::bail!(
+            "--tensor-parallel {n} runs only `docent bench gpu` for now: analyses on a model split \
+             over GPUs did not finish on a 2-GPU H200 host (benches/gpu-report-2gpu.md)"
+        );
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(serve) => {
             let settings = Settings::resolve(&cli.engine, &serve)?;
@@ -227,7 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 start.elapsed().as_secs_f64()
             );
         }
-        Command::Bench(BenchCommand::Gpu(args)) => docent::bench::gpu::run(args).await?,
+        Command::Bench(BenchCommand::Gpu(args)) => docent::bench::gpu::run(args, tensor_parallel).await?,
         Command::Models(ModelsCommand::ConvertBaichuan2 { src, dst }) => {
             let start = std::time::Instant::now();
             let done =

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
-use super::report::{gib, Report};
+use super::report::{gib, Report, Summary};
 use crate::llm::checkpoint::Qwen3Shape;
 use crate::llm::{DTypeChoice, MistralEngine, MistralSettings, TimedCompletion};
 
@@ -39,6 +39,13 @@ pub struct GpuBenchArgs {
     /// Also write the markdown report to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Also write the measured figures as JSON (for `--versus` in a later run).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// The `--json` of an earlier run (e.g. the same build on one GPU): the report adds each
+    /// figure as a ratio to that run's.
+    #[arg(long)]
+    pub versus: Option<PathBuf>,
 }
 
 /// What the peer printed, one JSON object per line.
@@ -76,14 +83,42 @@ pub(super) struct Concurrency {
     pub peak_used_gib: Option<f64>,
 }
 
-pub async fn run(mut args: GpuBenchArgs) -> anyhow::Result<()> {
-    let shape = Qwen3Shape::from_config(&args.model.join("config.json"))?;
-    // The context holds prompt and answer: a "256K" prompt leaves room for the tokens decoded after it.
+/// The prompt lengths that fit the model's context with the decoded tokens after them: a "256K"
+/// prompt leaves room for its answer.
+fn fitted_lengths(args: &GpuBenchArgs, shape: &Qwen3Shape) -> Vec<usize> {
     let room = shape.max_positions.saturating_sub(args.decode_tokens);
-    for n in &mut args.lengths {
-        if *n > room {
-            eprintln!("a {n}-token prompt leaves no room for {} decoded tokens; using {room}", args.decode_tokens);
-            *n = room;
+    args.lengths.iter().map(|&n| n.min(room)).collect()
+}
+
+/// The engine settings of a run; tensor-parallel workers load the model with the same ones.
+pub fn engine_settings(args: &GpuBenchArgs, tensor_parallel: usize) -> anyhow::Result<MistralSettings> {
+    let shape = Qwen3Shape::from_config(&args.model.join("config.json"))?;
+    let Some(longest) = fitted_lengths(args, &shape).into_iter().max() else { bail!("--lengths is empty") };
+    let sequences = args.concurrent.max(1);
+    // Room for every concurrent sequence to reach the model's full context (the first ones decode on
+    // while later ones prefill), or for the longest prompt and its answer alone.
+    let kv_cache_tokens =
+        if args.concurrent > 0 { sequences * shape.max_positions } else { longest + args.decode_tokens + 64 };
+    Ok(MistralSettings {
+        model: args.model.clone(),
+        dtype: DTypeChoice::Auto,
+        max_context: None,
+        force_cpu: false,
+        max_num_seqs: sequences,
+        kv_cache_tokens,
+        prefix_cache: false,
+        tensor_parallel,
+    })
+}
+
+pub async fn run(mut args: GpuBenchArgs, tensor_parallel: usize) -> anyhow::Result<()> {
+    let shape = Qwen3Shape::from_config(&args.model.join("config.json"))?;
+    let settings = engine_settings(&args, tensor_parallel)?;
+    let fitted = fitted_lengths(&args, &shape);
+    for (n, fitted) in args.lengths.iter_mut().zip(fitted) {
+        if *n != fitted {
+            eprintln!("a {n}-token prompt leaves no room for {} decoded tokens; using {fitted}", args.decode_tokens);
+            *n = fitted;
         }
     }
     let Some(&longest) = args.lengths.iter().max() else { bail!("--lengths is empty") };
@@ -94,21 +129,6 @@ pub async fn run(mut args: GpuBenchArgs) -> anyhow::Result<()> {
 
     let peer = if args.peer_python == "none" { PeerResults::default() } else { run_peer(&args, prompts.path()) };
 
-    let sequences = args.concurrent.max(1);
-    // Room for every concurrent sequence at the longest length, its answer, and a partial block.
-    // Room for every concurrent sequence to reach the model's full context (the first ones decode on
-    // while later ones prefill), or for the longest prompt and its answer alone.
-    let kv_cache_tokens =
-        if args.concurrent > 0 { sequences * shape.max_positions } else { longest + args.decode_tokens + 64 };
-    let settings = MistralSettings {
-        model: args.model.clone(),
-        dtype: DTypeChoice::Auto,
-        max_context: None,
-        force_cpu: false,
-        max_num_seqs: sequences,
-        kv_cache_tokens,
-        prefix_cache: false,
-    };
     let poller = MemoryPoller::start();
     let load_start = Instant::now();
     let engine = MistralEngine::load(&settings).await.context("loading the model into mistral.rs")?;
@@ -164,10 +184,19 @@ pub async fn run(mut args: GpuBenchArgs) -> anyhow::Result<()> {
     };
     poller.stop();
 
+    let versus = match &args.versus {
+        Some(path) => Some(
+            serde_json::from_slice::<Summary>(&fs_err::read(path)?)
+                .with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => None,
+    };
     let report = Report {
         args: &args,
+        tensor_parallel,
+        versus,
         shape,
-        kv_cache_gib: gib(kv_cache_tokens as u64 * shape.kv_bytes_per_token()),
+        kv_cache_gib: gib(settings.kv_cache_tokens as u64 * shape.kv_bytes_per_token()),
         gpu_total_gib: gpu_memory().map(|(_, total)| total),
         load_s,
         peer,
@@ -178,6 +207,9 @@ pub async fn run(mut args: GpuBenchArgs) -> anyhow::Result<()> {
     println!("{text}");
     if let Some(path) = &args.report {
         fs_err::write(path, &text)?;
+    }
+    if let Some(path) = &args.json {
+        fs_err::write(path, serde_json::to_vec_pretty(&report.summary())?)?;
     }
     Ok(())
 }
@@ -245,15 +277,22 @@ fn run_peer(args: &GpuBenchArgs, prompts: &Path) -> PeerResults {
     results
 }
 
-/// Used and total memory of GPU 0 in GiB, from nvidia-smi (whole device, every process).
+/// Used and total memory in GiB of the GPUs this process may use (`CUDA_VISIBLE_DEVICES`, else
+/// all), summed, from nvidia-smi (whole devices, every process: tensor-parallel workers included).
 fn gpu_memory() -> Option<(f64, f64)> {
-    let out = Command::new("nvidia-smi")
-        .args(["--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits", "--id=0"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let (used, total) = text.trim().split_once(',')?;
-    Some((used.trim().parse::<f64>().ok()? / 1024.0, total.trim().parse::<f64>().ok()? / 1024.0))
+    let mut query = Command::new("nvidia-smi");
+    query.args(["--query-gpu=memory.used,memory.total", "--format=csv,noheader,nounits"]);
+    if let Ok(ids) = std::env::var("CUDA_VISIBLE_DEVICES") {
+        query.arg(format!("--id={ids}"));
+    }
+    let text = String::from_utf8(query.output().ok()?.stdout).ok()?;
+    let mut sum = (0.0, 0.0);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let (used, total) = line.trim().split_once(',')?;
+        sum.0 += used.trim().parse::<f64>().ok()? / 1024.0;
+        sum.1 += total.trim().parse::<f64>().ok()? / 1024.0;
+    }
+    (sum.1 > 0.0).then_some(sum)
 }
 
 /// Samples nvidia-smi every 100 ms and keeps the peak of used memory since the last reset.

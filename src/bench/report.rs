@@ -3,11 +3,16 @@
 
 use std::fmt::Write;
 
+use serde::{Deserialize, Serialize};
+
 use super::gpu::{Concurrency, GpuBenchArgs, OurRun, PeerResults};
 use crate::llm::checkpoint::Qwen3Shape;
 
 pub(super) struct Report<'a> {
     pub args: &'a GpuBenchArgs,
+    pub tensor_parallel: usize,
+    /// An earlier run's figures, to compare with (`--versus`).
+    pub versus: Option<Summary>,
     pub shape: Qwen3Shape,
     pub kv_cache_gib: f64,
     pub gpu_total_gib: Option<f64>,
@@ -15,6 +20,29 @@ pub(super) struct Report<'a> {
     pub peer: PeerResults,
     pub ours: Vec<OurRun>,
     pub concurrency: Option<Concurrency>,
+}
+
+/// The figures of a run, as `--json` writes them and `--versus` reads them.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Summary {
+    pub tensor_parallel: usize,
+    pub runs: Vec<SummaryRun>,
+    pub concurrency: Option<SummaryConcurrency>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct SummaryRun {
+    pub tokens: usize,
+    pub ttft_s: Option<f64>,
+    pub decode_tok_s: Option<f64>,
+    pub peak_gib: Option<f64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct SummaryConcurrency {
+    pub sequences: usize,
+    pub tokens: usize,
+    pub completed: usize,
 }
 
 pub(super) fn gib(bytes: u64) -> f64 {
@@ -38,7 +66,9 @@ impl Report<'_> {
         let _ = writeln!(out, "# docent bench gpu\n");
         let _ = writeln!(
             out,
-            "Command: `docent bench gpu --model {} --lengths {} --decode-tokens {} --concurrent {}`\n",
+            "Command: `docent bench gpu --tensor-parallel {} --model {} --lengths {} --decode-tokens {} \
+             --concurrent {}`\n",
+            self.tensor_parallel,
             a.model.display(),
             a.lengths.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
             a.decode_tokens,
@@ -52,8 +82,9 @@ impl Report<'_> {
         );
         let _ = writeln!(
             out,
-            "- docent: mistral.rs, PagedAttention, KV cache reserved {:.1} GiB; model load {:.1} s",
-            self.kv_cache_gib, self.load_s
+            "- docent: mistral.rs, PagedAttention, {} GPU(s) (tensor parallel), KV cache reserved {:.1} GiB \
+             (all GPUs); model load {:.1} s",
+            self.tensor_parallel, self.kv_cache_gib, self.load_s
         );
         let _ = writeln!(
             out,
@@ -70,7 +101,71 @@ impl Report<'_> {
         if let Some(c) = &self.concurrency {
             self.render_concurrency(&mut out, c);
         }
+        if let Some(v) = &self.versus {
+            self.render_versus(&mut out, v);
+        }
         out
+    }
+
+    pub fn summary(&self) -> Summary {
+        Summary {
+            tensor_parallel: self.tensor_parallel,
+            runs: self
+                .ours
+                .iter()
+                .map(|r| SummaryRun {
+                    tokens: r.tokens,
+                    ttft_s: r.result.as_ref().ok().map(|c| c.prefill_s),
+                    decode_tok_s: r.result.as_ref().ok().and_then(decode_rate),
+                    peak_gib: r.peak_used_gib,
+                })
+                .collect(),
+            concurrency: self.concurrency.as_ref().map(|c| SummaryConcurrency {
+                sequences: c.sequences,
+                tokens: c.tokens,
+                completed: c.results.iter().filter(|r| r.is_ok()).count(),
+            }),
+        }
+    }
+
+    fn render_versus(&self, out: &mut String, v: &Summary) {
+        let (n, m) = (self.tensor_parallel, v.tensor_parallel);
+        let _ = writeln!(out, "
+## {n} GPU(s) against {m} GPU(s), same build
+");
+        let _ = writeln!(
+            out,
+            "| prompt tokens | TTFT s, {m} GPU | TTFT s, {n} GPU | TTFT speed-up | decode tok/s, {m} GPU | \
+             decode tok/s, {n} GPU | decode ratio | GPU peak GiB, {m} GPU | GPU peak GiB, {n} GPU (sum) |"
+        );
+        let _ = writeln!(out, "|{}", "---:|".repeat(9));
+        let mine = self.summary();
+        for r in &mine.runs {
+            let theirs = v.runs.iter().find(|t| t.tokens == r.tokens);
+            let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.tokens,
+                num(theirs.and_then(|t| t.ttft_s), 2),
+                num(r.ttft_s, 2),
+                num(ratio(theirs.and_then(|t| t.ttft_s), r.ttft_s), 2),
+                num(theirs.and_then(|t| t.decode_tok_s), 1),
+                num(r.decode_tok_s, 1),
+                num(ratio(r.decode_tok_s, theirs.and_then(|t| t.decode_tok_s)), 2),
+                num(theirs.and_then(|t| t.peak_gib), 1),
+                num(r.peak_gib, 1),
+            );
+        }
+        for (who, c) in [(m, &v.concurrency), (n, &mine.concurrency)] {
+            if let Some(c) = c {
+                let _ = writeln!(
+                    out,
+                    "\n- {who} GPU(s): {} of {} concurrent sequences of {} tokens completed",
+                    c.completed, c.sequences, c.tokens
+                );
+            }
+        }
     }
 
     fn render_table(&self, out: &mut String) {
@@ -121,7 +216,7 @@ impl Report<'_> {
             out,
             "\nTTFT is the prompt step (prefill and the first token) as mistral.rs times it; decode is the rate \
              after the first token at that depth, {} tokens, greedy, end-of-text banned. docent's peak is the \
-             whole GPU's used memory (nvidia-smi, 100 ms samples), the reserved KV cache included; the peer's \
+             used memory of the GPUs in use, summed (nvidia-smi, 100 ms samples), the reserved KV cache included; the peer's \
              is torch's peak allocation.",
             self.args.decode_tokens
         );

@@ -45,6 +45,8 @@ pub struct MistralSettings {
     /// Keep the KV blocks of recent prompts for reuse (a second question on the same document
     /// skips its prefill).
     pub prefix_cache: bool,
+    /// GPUs the model is split over by tensor parallelism (NCCL); 1 runs it on one device.
+    pub tensor_parallel: usize,
 }
 
 /// One 256K-token Qwen3-4B sequence (36 GiB of bf16 KV cache).
@@ -56,6 +58,11 @@ pub struct MistralEngine {
     context_limit: usize,
     /// End-of-text tokens the constrained decoder may force, to stop on (see `grammar_stop_ids`).
     grammar_stops: Vec<u32>,
+    /// Held across each request when the model is split over GPUs: mistral.rs 0.8.1 copies every
+    /// request to its worker processes, whose schedulers run on their own, and two sequences
+    /// running at once left the two H200s waiting on each other for good (at 8K and at 254K
+    /// tokens, benches/gpu-report-2gpu.md). One request at a time keeps them in step.
+    serial: Option<tokio::sync::Mutex<()>>,
 }
 
 /// The end-of-text spellings llguidance takes as its EOS (toktrie_hf_tokenizers).
@@ -86,6 +93,14 @@ impl MistralEngine {
             bail!("model not found at {} (run scripts/fetch-models.sh, or pass --model)", path.display());
         }
         let device = mistralrs::best_device(settings.force_cpu)?;
+        if settings.tensor_parallel > 1 {
+            if !cfg!(feature = "nccl") {
+                bail!("--tensor-parallel {} needs a build with the `nccl` feature", settings.tensor_parallel);
+            }
+            if device.is_cpu() || !path.is_dir() {
+                bail!("tensor parallelism runs a safetensors directory on GPUs, not a GGUF file or the CPU");
+            }
+        }
         let dtype = match (settings.dtype, device.is_cpu()) {
             (DTypeChoice::Auto, true) | (DTypeChoice::F32, _) => ModelDType::F32,
             (DTypeChoice::Auto, false) => ModelDType::Auto,
@@ -124,7 +139,16 @@ impl MistralEngine {
             .unwrap_or_else(|| path.display().to_string());
         let grammar_stops = grammar_stop_ids(&model).await;
         tracing::info!(%name, context_limit, native, ?grammar_stops, "model ready");
-        Ok(Self { model, name, context_limit, grammar_stops })
+        let serial = (settings.tensor_parallel > 1).then(|| tokio::sync::Mutex::new(()));
+        Ok(Self { model, name, context_limit, grammar_stops, serial })
+    }
+
+    /// This request's turn: immediate on one GPU, one at a time under tensor parallelism.
+    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.serial {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
     }
 
     fn messages(req: &GenRequest) -> TextMessages {
@@ -187,16 +211,19 @@ impl Engine for MistralEngine {
     }
 
     async fn count_tokens(&self, text: &str) -> anyhow::Result<usize> {
+        let _turn = self.turn().await;
         let ids = self.model.tokenize(Either::Right(text.to_owned()), None, false, false, None).await?;
         Ok(ids.len())
     }
 
     async fn count_prompt_tokens(&self, req: &GenRequest) -> anyhow::Result<usize> {
+        let _turn = self.turn().await;
         let ids = self.model.tokenize(Either::Left(Self::messages(req)), None, true, true, None).await?;
         Ok(ids.len())
     }
 
     async fn generate(&self, req: GenRequest) -> anyhow::Result<GenOutput> {
+        let _turn = self.turn().await;
         // set_deterministic_sampler resets every sampling setting, so it comes first.
         let mut builder =
             RequestBuilder::from(Self::messages(&req)).set_deterministic_sampler().set_sampler_max_len(req.max_tokens);
@@ -236,6 +263,7 @@ impl MistralEngine {
     /// A greedy completion of raw token ids with no chat template, for benchmarks. End-of-text
     /// tokens are banned so that a model (random weights included) decodes all `max_tokens`.
     pub async fn timed_completion(&self, prompt: Vec<u32>, max_tokens: usize) -> anyhow::Result<TimedCompletion> {
+        let _turn = self.turn().await;
         let mut banned = self.grammar_stops.clone();
         for spelling in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>"] {
             if let Ok(ids) = self.model.tokenize(Either::Right(spelling.to_owned()), None, false, false, None).await {
@@ -279,23 +307,27 @@ impl MistralEngine {
 impl MistralEngine {
     /// The token ids of `text` with the model's tokenizer, no special tokens added.
     pub async fn tokenize(&self, text: &str) -> anyhow::Result<Vec<u32>> {
+        let _turn = self.turn().await;
         Ok(self.model.tokenize(Either::Right(text.to_owned()), None, false, false, None).await?)
     }
 
     /// The text of `ids`, special tokens left out, as answers are decoded.
     pub async fn detokenize(&self, ids: Vec<u32>) -> anyhow::Result<String> {
+        let _turn = self.turn().await;
         Ok(self.model.detokenize(ids, true).await?)
     }
 
     /// The token ids a chat request sends: system and user turn through the chat template,
     /// ready for the assistant's answer.
     pub async fn prompt_ids(&self, req: &GenRequest) -> anyhow::Result<Vec<u32>> {
+        let _turn = self.turn().await;
         Ok(self.model.tokenize(Either::Left(Self::messages(req)), None, true, true, None).await?)
     }
 
     /// The logits the model gives the token after `prompt` (raw token ids, no chat template),
     /// one per vocabulary entry: what checks of a converted checkpoint compare.
     pub async fn next_token_logits(&self, prompt: Vec<u32>) -> anyhow::Result<Vec<f32>> {
+        let _turn = self.turn().await;
         let mistral = self.model.inner();
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
         let mut request = NormalRequest::new_simple(

@@ -20,6 +20,7 @@ fn engine_settings(dir: &std::path::Path) -> MistralSettings {
         max_num_seqs: 1,
         kv_cache_tokens: docent::llm::DEFAULT_KV_CACHE_TOKENS,
         prefix_cache: false,
+        tensor_parallel: 1,
     }
 }
 

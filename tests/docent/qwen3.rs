@@ -26,6 +26,7 @@ async fn a_qwen3_safetensors_directory_loads_and_answers_through_the_pipeline() 
         max_num_seqs: 1,
         kv_cache_tokens: docent::llm::DEFAULT_KV_CACHE_TOKENS,
         prefix_cache: false,
+        tensor_parallel: 1,
     };
     let engine = MistralEngine::load(&settings).await.expect("the tiny Qwen3 directory loads");
     assert_eq!(engine.context_limit(), Qwen3Shape::TINY.max_positions, "the context comes from config.json");
@@ -70,4 +71,25 @@ fn the_checkpoint_generator_writes_safetensors_that_the_reference_reader_accepts
 
     assert_eq!(Qwen3Shape::from_config(&dir.join("config.json")).unwrap(), shape);
     assert!(dir.join("tokenizer.json").is_file() && dir.join("tokenizer_config.json").is_file());
+}
+
+/// `--tensor-parallel` above 1: refused with its reason outside the GPU benchmark (analyses on a
+/// split model did not finish on the GPU host), and by a build without NCCL in the benchmark.
+#[actix_web::test]
+async fn tensor_parallelism_is_refused_with_the_reason_where_it_cannot_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tiny-qwen3");
+    write_random_qwen3(&dir, &Qwen3Shape::TINY, &crate::common::models_dir().join("qwen3-tokenizer"), 1).unwrap();
+    let docent = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_docent")).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let model = dir.to_str().unwrap();
+    let (ok, stderr) = docent(&["--tensor-parallel", "2", "--model", model, "serve"]);
+    assert!(!ok && stderr.contains("runs only `docent bench gpu`"), "{stderr}");
+    let (ok, stderr) =
+        docent(&["--tensor-parallel", "2", "bench", "gpu", "--model", model, "--lengths", "256", "--peer-python", "none"]);
+    assert!(!ok && stderr.contains("needs a build with the `nccl` feature"), "{stderr}");
+    let (ok, stderr) = docent(&["--tensor-parallel", "0", "--model", model, "summarize", "README.md"]);
+    assert!(!ok && stderr.contains("tensor_parallel must be between 1 and 16"), "{stderr}");
 }
