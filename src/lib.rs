@@ -65,7 +65,7 @@ pub async fn build_state(settings: &Settings, engines: Engines) -> anyhow::Resul
         tracing::info!(indexed, "indexed documents that had no chunks");
     }
     jobs::start(Arc::clone(&docent), settings.batch_workers).await?;
-    AppState::new(docent, settings.max_upload_bytes)
+    AppState::new(docent, settings.max_upload_bytes, settings.data_dir.join("evals"))
 }
 
 /// Load the configured full-context model, or connect to the server that runs it.

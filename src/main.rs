@@ -89,6 +89,9 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Evaluate the pipelines on gold data (CUAD clauses, needles at controlled depths, summary
+    /// citations): results.jsonl, summary.json and report.html, listed on the Evaluations page.
+    Eval(docent::eval::EvalArgs),
     /// Benchmarks against a peer measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -270,6 +273,10 @@ async fn run(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
                 bytes as f64 / 1e9,
                 start.elapsed().as_secs_f64()
             );
+        }
+        Command::Eval(args) => {
+            let out = docent::eval::run::run(&cli.engine, args).await?;
+            eprintln!("wrote {}", out.join("report.html").display());
         }
         Command::Bench(BenchCommand::Gpu(args)) => docent::bench::gpu::run(args, tensor_parallel).await?,
         Command::Models(ModelsCommand::ConvertBaichuan2 { src, dst }) => {

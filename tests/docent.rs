@@ -36,3 +36,6 @@ mod batch_e2e;
 
 #[path = "docent/openai.rs"]
 mod openai;
+
+#[path = "docent/eval.rs"]
+mod eval;

@@ -4,6 +4,7 @@
 mod api;
 mod batch_pages;
 mod batches;
+mod eval_pages;
 mod pages;
 mod upload;
 
@@ -22,13 +23,15 @@ pub struct AppState {
     pub docent: Arc<Docent>,
     pub tera: tera::Tera,
     pub max_upload_bytes: usize,
+    /// Where `docent eval` writes its runs by default (`<data dir>/evals`).
+    pub evals_dir: std::path::PathBuf,
 }
 
 pub type State = web::Data<AppState>;
 
 impl AppState {
-    pub fn new(docent: Arc<Docent>, max_upload_bytes: usize) -> anyhow::Result<Arc<Self>> {
-        Ok(Arc::new(Self { docent, tera: pages::templates()?, max_upload_bytes }))
+    pub fn new(docent: Arc<Docent>, max_upload_bytes: usize, evals_dir: std::path::PathBuf) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self { docent, tera: pages::templates()?, max_upload_bytes, evals_dir }))
     }
 }
 
@@ -37,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/api/v1").configure(api::routes).configure(batches::routes))
         .route("/healthz", web::get().to(api::healthz))
         .configure(pages::routes)
-        .configure(batch_pages::routes);
+        .configure(batch_pages::routes)
+        .configure(eval_pages::routes);
 }
 
 impl ResponseError for AppError {

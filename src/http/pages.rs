@@ -20,6 +20,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("compare.html", include_str!("../../templates/compare.html")),
     ("batches.html", include_str!("../../templates/batches.html")),
     ("batch.html", include_str!("../../templates/batch.html")),
+    ("evals.html", include_str!("../../templates/evals.html")),
 ];
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const APP_JS: &str = include_str!("../../static/app.js");

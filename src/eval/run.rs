@@ -1,0 +1,339 @@
+//! `docent eval`: every item through every pipeline on a scratch service, one JSON line per
+//! answer as it comes, then the summary and the report.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::items::{cuad_items, documents_in, needle_items, summary_items, DocSource, Gold, Item, Suite};
+use super::report;
+use super::score::{score, Scores};
+use crate::config::{EngineArgs, ServeArgs, Settings};
+use crate::domain::{Analysis, ChunkedModel, PipelineKind, Task};
+use crate::pipeline::TaskSpec;
+use crate::service::Docent;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvalPipeline {
+    /// The whole document in one prompt to the full-context model.
+    Full,
+    /// BM25 chunks into the short-context baseline model.
+    Chunked,
+    /// BM25 chunks into the full-context model (same model, retrieval's effect alone).
+    ChunkedSame,
+}
+
+impl EvalPipeline {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Chunked => "chunked",
+            Self::ChunkedSame => "chunked-same",
+        }
+    }
+
+    fn route(self) -> (PipelineKind, ChunkedModel) {
+        match self {
+            Self::Full => (PipelineKind::Full, ChunkedModel::Baseline),
+            Self::Chunked => (PipelineKind::Chunked, ChunkedModel::Baseline),
+            Self::ChunkedSame => (PipelineKind::Chunked, ChunkedModel::Same),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SuiteArg {
+    Cuad,
+    Needle,
+    Summary,
+    All,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    #[arg(long, value_enum, default_value = "all")]
+    pub suite: SuiteArg,
+    /// Documents: CUAD contracts (`<name>.txt` or `.pdf`), needle haystacks, documents to summarise.
+    #[arg(long, default_value = "corpora/eval/cuad")]
+    pub docs: PathBuf,
+    /// CUAD gold annotations (`<name>.gold.json`); default: --docs.
+    #[arg(long)]
+    pub gold: Option<PathBuf>,
+    /// Where results.jsonl, summary.json and report.html go (must be new or empty); default:
+    /// `<data-dir>/evals/<UTC time>`, which the server's Evaluations page lists.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Items per suite, taken in the suite's fixed order (no choosing).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "full,chunked,chunked-same")]
+    pub pipelines: Vec<EvalPipeline>,
+    /// Nominal haystack lengths of the needle suite, in tokens (about 4 characters each).
+    #[arg(long, value_delimiter = ',', default_value = "1024,4096,16384")]
+    pub needle_tokens: Vec<usize>,
+    /// Needle depths, in percent of the haystack.
+    #[arg(long, value_delimiter = ',', default_value = "0,25,50,75,100")]
+    pub needle_depths: Vec<u32>,
+    /// Seed of the needles.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What was run, for the report: enough to run it again.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct RunInfo {
+    pub command: String,
+    pub commit: String,
+    pub started: String,
+    pub model: ModelInfo,
+    pub baseline: Option<ModelInfo>,
+    pub max_answer_tokens: usize,
+    pub baseline_context: usize,
+    pub seed: u64,
+    pub limit: Option<usize>,
+    pub pipelines: Vec<EvalPipeline>,
+    pub decoding: String,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ModelInfo {
+    pub path: String,
+    /// sha256 of the file, or of each file of a checkpoint directory.
+    pub sha256: Vec<(String, String)>,
+}
+
+/// One answer's record: results.jsonl has one per item and pipeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub suite: Suite,
+    pub item: String,
+    pub pipeline: EvalPipeline,
+    pub document: String,
+    pub question: Option<String>,
+    pub gold: Gold,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<OutcomeError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scores: Option<Scores>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutcomeError {
+    pub code: String,
+    pub message: String,
+}
+
+pub fn default_out(serve: &ServeArgs, engine: &EngineArgs) -> anyhow::Result<PathBuf> {
+    let settings = Settings::resolve(engine, serve)?;
+    Ok(settings.data_dir.join("evals").join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string()))
+}
+
+/// The items of the chosen suites, each suite cut to `limit`.
+fn plan(args: &EvalArgs, gold: &Path) -> anyhow::Result<Vec<Item>> {
+    let wanted = |s: SuiteArg| args.suite == s || args.suite == SuiteArg::All;
+    let limit = |mut v: Vec<Item>| {
+        v.truncate(args.limit.unwrap_or(usize::MAX));
+        v
+    };
+    let mut items = Vec::new();
+    if wanted(SuiteArg::Cuad) {
+        items.extend(limit(cuad_items(&args.docs, gold)?));
+    }
+    if wanted(SuiteArg::Needle) {
+        let mut haystacks = Vec::new();
+        for path in documents_in(&args.docs)? {
+            let bytes = fs_err::read(&path)?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let media = crate::parse::sniff(&name, &bytes).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
+            let parsed = crate::parse::parse(media, &bytes, None).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
+            haystacks.push((name, parsed.text));
+        }
+        // Longest first: the long-context curve needs haystacks that reach the longest length.
+        haystacks.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
+        items.extend(limit(needle_items(&haystacks, &args.needle_tokens, &args.needle_depths, args.seed)));
+    }
+    if wanted(SuiteArg::Summary) {
+        items.extend(limit(summary_items(&args.docs)?));
+    }
+    Ok(items)
+}
+
+pub async fn run(engine: &EngineArgs, args: EvalArgs) -> anyhow::Result<PathBuf> {
+    let gold = args.gold.clone().unwrap_or_else(|| args.docs.clone());
+    let out = match &args.out {
+        Some(out) => out.clone(),
+        None => default_out(&args.serve, engine)?,
+    };
+    if out.exists() && fs_err::read_dir(&out)?.next().is_some() {
+        anyhow::bail!("{} is not empty; give a new --out", out.display());
+    }
+    let items = plan(&args, &gold)?;
+    if items.is_empty() {
+        anyhow::bail!("no items: check --docs {} and --gold {}", args.docs.display(), gold.display());
+    }
+    fs_err::create_dir_all(&out)?;
+
+    let scratch = tempfile::tempdir()?;
+    let serve = ServeArgs { data_dir: Some(scratch.path().to_owned()), ..args.serve.clone() };
+    let mut settings = Settings::resolve(engine, &serve)?;
+    // Every answer is computed cold: with the prefix cache on, a pipeline asked after another on
+    // the same document would reuse that one's prefill (same system prompt and segments), and its
+    // cost would not compare.
+    settings.engine.prefix_cache = false;
+    if let Some(baseline) = &mut settings.baseline {
+        baseline.prefix_cache = false;
+    }
+    let info = run_info(&settings, &args)?;
+    fs_err::write(out.join("run.json"), serde_json::to_vec_pretty(&info)?)?;
+    let docent = crate::build_docent(&settings, crate::load_engines(&settings).await?)?;
+
+    let total = (items.len() * args.pipelines.len()) as u64;
+    let bar = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut lines = std::io::BufWriter::new(fs_err::File::create(out.join("results.jsonl"))?);
+    let mut outcomes = Vec::new();
+    // Items on the same file share one stored document (and, on the engine, its prompt prefix).
+    let mut stored: HashMap<String, String> = HashMap::new();
+    for item in &items {
+        let doc_id = match stored.get(&source_key(&item.doc)) {
+            Some(id) => id.clone(),
+            None => {
+                let id = ingest(&docent, &item.doc).await.with_context(|| format!("ingesting {}", item.doc.name()))?;
+                stored.insert(source_key(&item.doc), id.clone());
+                id
+            }
+        };
+        let text = docent.text(&doc_id).await.map_err(anyhow::Error::from)?;
+        for &pipeline in &args.pipelines {
+            bar.set_message(format!("{} · {}", item.id, pipeline.as_str()));
+            let outcome = answer(&docent, item, &doc_id, &text, pipeline).await;
+            serde_json::to_writer(&mut lines, &outcome)?;
+            lines.write_all(b"\n")?;
+            lines.flush()?;
+            outcomes.push(outcome);
+            bar.inc(1);
+        }
+    }
+    bar.finish_with_message("done");
+    let summary = report::summarize(&info, &outcomes);
+    fs_err::write(out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
+    fs_err::write(out.join("report.html"), report::render_html(&summary)?)?;
+    Ok(out)
+}
+
+fn source_key(doc: &DocSource) -> String {
+    match doc {
+        DocSource::File { path } => format!("file:{}", path.display()),
+        DocSource::Text { name, .. } => format!("text:{name}"),
+    }
+}
+
+async fn ingest(docent: &Docent, doc: &DocSource) -> anyhow::Result<String> {
+    let bytes = match doc {
+        DocSource::File { path } => fs_err::read(path)?,
+        DocSource::Text { text, .. } => text.clone().into_bytes(),
+    };
+    Ok(docent.ingest(&doc.name(), bytes, None).await.map_err(anyhow::Error::from)?.id)
+}
+
+async fn answer(
+    docent: &Docent,
+    item: &Item,
+    doc_id: &str,
+    text: &crate::service::DocText,
+    pipeline: EvalPipeline,
+) -> Outcome {
+    let (kind, model) = pipeline.route();
+    let task = if item.question.is_some() { Task::Question } else { Task::Summary };
+    let started = Instant::now();
+    let result = docent.analyze(doc_id, kind, TaskSpec { task, question: item.question.clone() }, model).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let (error, scores, analysis) = match result {
+        Ok(a) => (None, Some(score(&item.gold, &a, &text.text, &text.pages)), Some(a)),
+        Err(e) => (Some(OutcomeError { code: e.code.as_str().to_owned(), message: e.message.clone() }), None, None),
+    };
+    Outcome {
+        suite: item.suite,
+        item: item.id.clone(),
+        pipeline,
+        document: item.doc.name(),
+        question: item.question.clone(),
+        gold: item.gold.clone(),
+        seconds,
+        error,
+        scores,
+        analysis,
+    }
+}
+
+fn run_info(settings: &Settings, args: &EvalArgs) -> anyhow::Result<RunInfo> {
+    let model = match &settings.remote {
+        Some(remote) => ModelInfo { path: format!("{} at {}", remote.model, remote.base_url), sha256: Vec::new() },
+        None => model_info(&settings.engine.model)?,
+    };
+    let baseline = settings.baseline.as_ref().map(|b| model_info(&b.model)).transpose()?;
+    Ok(RunInfo {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        commit: commit(),
+        started: chrono::Utc::now().to_rfc3339(),
+        model,
+        baseline,
+        max_answer_tokens: settings.max_answer_tokens,
+        baseline_context: settings.baseline_context,
+        seed: args.seed,
+        limit: args.limit,
+        pipelines: args.pipelines.clone(),
+        decoding: "greedy (mistral.rs deterministic sampler), answers constrained to cite segments, \
+                   prefix cache off (every answer computed cold)"
+            .to_owned(),
+    })
+}
+
+fn model_info(path: &Path) -> anyhow::Result<ModelInfo> {
+    let mut files = if path.is_dir() {
+        fs_err::read_dir(path)?.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect()
+    } else {
+        vec![path.to_owned()]
+    };
+    files.sort();
+    let mut sha256 = Vec::new();
+    for file in files {
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut fs_err::File::open(&file)?, &mut hasher)?;
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        sha256.push((name, hex::encode(hasher.finalize())));
+    }
+    Ok(ModelInfo { path: path.display().to_string(), sha256 })
+}
+
+/// The source commit, marked `-dirty` when the work tree has changes; `unknown` outside git.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "HEAD"]) {
+        Some(head) if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()) => {
+            format!("{head}-dirty")
+        }
+        Some(head) => head,
+        None => "unknown".to_owned(),
+    }
+}
