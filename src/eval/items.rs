@@ -74,7 +74,7 @@ impl DocSource {
 }
 
 /// What the right answer is.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Gold {
     Clause {

@@ -5,7 +5,7 @@
 use crate::domain::Span;
 
 /// Overlap of the cited text with the gold text, counted in characters.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SpanScores {
     /// Share of the cited characters that are gold (0 when nothing was cited).
     pub precision: f64,
@@ -173,6 +173,14 @@ pub struct Interval {
     pub n: usize,
 }
 
+impl Interval {
+    /// The interval cut to the range the quantity can take (a mean of seconds is not negative,
+    /// a mean F1 not above 1); the estimate is unchanged.
+    pub fn within(self, lo: f64, hi: f64) -> Self {
+        Self { low: self.low.max(lo), high: self.high.min(hi), ..self }
+    }
+}
+
 const Z95: f64 = 1.959_963_984_540_054;
 
 /// Wilson score interval of `successes` out of `n` (sound for small n and rates near 0 or 1).
@@ -188,15 +196,38 @@ pub fn wilson(successes: usize, n: usize) -> Interval {
     Interval { estimate: p, low: (centre - half).max(0.0), high: (centre + half).min(1.0), n }
 }
 
-/// Mean with a normal-approximation interval (t would be wider for tiny n; the report states n).
+/// Student's t 0.975 quantiles for 1 to 30 degrees of freedom.
+const T975: [f64; 30] = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+    2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
+
+/// The two-sided 95% t quantile for `df` degrees of freedom (a step below the next tabulated value
+/// past 30, which errs wide).
+fn t975(df: usize) -> f64 {
+    match df {
+        0 => f64::INFINITY,
+        1..=30 => T975.get(df - 1).copied().unwrap_or(Z95),
+        31..=40 => 2.042,
+        41..=60 => 2.021,
+        61..=120 => 2.000,
+        _ => 1.980,
+    }
+}
+
+/// Mean with a 95% t interval (as wide as it honestly is for a handful of items). One value has
+/// no interval: low and high are the value itself, and the report shows none for n = 1.
 pub fn mean_interval(values: &[f64]) -> Interval {
     let n = values.len();
     if n == 0 {
         return Interval { estimate: 0.0, low: 0.0, high: 0.0, n };
     }
     let mean = values.iter().sum::<f64>() / n as f64;
-    let var = if n > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
-    let half = Z95 * (var / n as f64).sqrt();
+    if n == 1 {
+        return Interval { estimate: mean, low: mean, high: mean, n };
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let half = t975(n - 1) * (var / n as f64).sqrt();
     Interval { estimate: mean, low: mean - half, high: mean + half, n }
 }
 
@@ -282,5 +313,9 @@ mod tests {
         assert_eq!(wilson(3, 0), Interval { estimate: 0.0, low: 0.0, high: 1.0, n: 0 });
         let m = mean_interval(&[1.0, 1.0, 1.0]);
         assert_eq!((m.estimate, m.low, m.high), (1.0, 1.0, 1.0));
+        // t with 2 degrees of freedom (4.303): mean 2, sd 1, n 3 -> 2 ± 4.303/√3.
+        let t = mean_interval(&[1.0, 2.0, 3.0]);
+        assert!((t.high - (2.0 + 4.303 / 3f64.sqrt())).abs() < 1e-9, "{t:?}");
+        assert_eq!(mean_interval(&[0.7]), Interval { estimate: 0.7, low: 0.7, high: 0.7, n: 1 });
     }
 }

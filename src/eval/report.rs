@@ -59,11 +59,18 @@ fn rate(name: &'static str, about: &'static str, flags: &[bool]) -> Metric {
     Metric { name, about, value: wilson(flags.iter().filter(|f| **f).count(), flags.len()) }
 }
 
+/// A mean score: its interval within [0, 1].
 fn mean(name: &'static str, about: &'static str, values: &[f64]) -> Metric {
-    Metric { name, about, value: mean_interval(values) }
+    Metric { name, about, value: mean_interval(values).within(0.0, 1.0) }
 }
 
-pub fn summarize(run: &RunInfo, outcomes: &[Outcome]) -> Summary {
+/// A mean cost (tokens, seconds): its interval not below 0.
+fn mean_cost(name: &'static str, about: &'static str, values: &[f64]) -> Metric {
+    Metric { name, about, value: mean_interval(values).within(0.0, f64::INFINITY) }
+}
+
+/// `finished`: when the last answer was recorded.
+pub fn summarize(run: &RunInfo, outcomes: &[Outcome], finished: String) -> Summary {
     let mut suites = Vec::new();
     for suite in [Suite::Cuad, Suite::Needle, Suite::Summary] {
         let mut pipelines = Vec::new();
@@ -77,7 +84,7 @@ pub fn summarize(run: &RunInfo, outcomes: &[Outcome]) -> Summary {
             suites.push(SuiteSummary { suite, pipelines });
         }
     }
-    Summary { run: run.clone(), finished: chrono::Utc::now().to_rfc3339(), suites }
+    Summary { run: run.clone(), finished, suites }
 }
 
 fn summarize_pipeline(suite: Suite, pipeline: EvalPipeline, mine: &[&Outcome]) -> PipelineSummary {
@@ -90,11 +97,11 @@ fn summarize_pipeline(suite: Suite, pipeline: EvalPipeline, mine: &[&Outcome]) -
     let answered: Vec<_> = mine.iter().filter_map(|o| o.analysis.as_ref()).collect();
     let citations: Vec<bool> = answered.iter().flat_map(|a| a.citations.iter().map(|c| c.valid)).collect();
     let cost = vec![
-        mean("prompt tokens", "per answered item (all calls)", &answered.iter().map(|a| a.usage.prompt_tokens as f64).collect::<Vec<_>>()),
-        mean("completion tokens", "per answered item", &answered.iter().map(|a| a.usage.completion_tokens as f64).collect::<Vec<_>>()),
-        mean("prefill s", "per answered item", &answered.iter().map(|a| a.timings.prefill_ms as f64 / 1e3).collect::<Vec<_>>()),
-        mean("decode s", "per answered item", &answered.iter().map(|a| a.timings.decode_ms as f64 / 1e3).collect::<Vec<_>>()),
-        mean("total s", "per item, errors included", &mine.iter().map(|o| o.seconds).collect::<Vec<_>>()),
+        mean_cost("prompt tokens", "per answered item (all calls)", &answered.iter().map(|a| a.usage.prompt_tokens as f64).collect::<Vec<_>>()),
+        mean_cost("completion tokens", "per answered item", &answered.iter().map(|a| a.usage.completion_tokens as f64).collect::<Vec<_>>()),
+        mean_cost("prefill s", "per answered item", &answered.iter().map(|a| a.timings.prefill_ms as f64 / 1e3).collect::<Vec<_>>()),
+        mean_cost("decode s", "per answered item", &answered.iter().map(|a| a.timings.decode_ms as f64 / 1e3).collect::<Vec<_>>()),
+        mean_cost("total s", "per item, errors included", &mine.iter().map(|o| o.seconds).collect::<Vec<_>>()),
     ];
     let mut summary = PipelineSummary {
         pipeline,
@@ -159,7 +166,7 @@ fn cuad_metrics(summary: &mut PipelineSummary, mine: &[&Outcome], validity: Metr
         hit.push(spans.is_some_and(|p| p.hit));
         by_category.entry(category.clone()).or_default().push(f);
     }
-    summary.by_category = by_category.into_iter().map(|(k, v)| (k, mean_interval(&v))).collect();
+    summary.by_category = by_category.into_iter().map(|(k, v)| (k, mean_interval(&v).within(0.0, 1.0))).collect();
     summary.metrics = vec![
         rate("answer correct", "all items: the clause's presence (and for Governing Law its answer) right", &correct),
         mean("span F1", "items with the clause: character F1 of cited spans against CUAD's clauses", &f1),

@@ -83,6 +83,10 @@ pub struct EvalArgs {
     /// Seed of the needles.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Run nothing: rebuild summary.json and report.html of the run in --out from its run.json and
+    /// results.jsonl (an interrupted run, or a report after a change to the summary).
+    #[arg(long, requires = "out")]
+    pub report_only: bool,
     #[command(flatten)]
     pub serve: ServeArgs,
 }
@@ -111,7 +115,7 @@ pub struct ModelInfo {
 }
 
 /// One answer's record: results.jsonl has one per item and pipeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Outcome {
     pub suite: Suite,
     pub item: String,
@@ -128,7 +132,7 @@ pub struct Outcome {
     pub analysis: Option<Analysis>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct OutcomeError {
     pub code: String,
     pub message: String,
@@ -175,6 +179,10 @@ pub async fn run(engine: &EngineArgs, args: EvalArgs) -> anyhow::Result<PathBuf>
         Some(out) => out.clone(),
         None => default_out(&args.serve, engine)?,
     };
+    if args.report_only {
+        rebuild_report(&out)?;
+        return Ok(out);
+    }
     if out.exists() && fs_err::read_dir(&out)?.next().is_some() {
         anyhow::bail!("{} is not empty; give a new --out", out.display());
     }
@@ -228,10 +236,29 @@ pub async fn run(engine: &EngineArgs, args: EvalArgs) -> anyhow::Result<PathBuf>
         }
     }
     bar.finish_with_message("done");
-    let summary = report::summarize(&info, &outcomes);
+    write_report(&out, &info, &outcomes, chrono::Utc::now().to_rfc3339())?;
+    Ok(out)
+}
+
+fn write_report(out: &Path, info: &RunInfo, outcomes: &[Outcome], finished: String) -> anyhow::Result<()> {
+    let summary = report::summarize(info, outcomes, finished);
     fs_err::write(out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
     fs_err::write(out.join("report.html"), report::render_html(&summary)?)?;
-    Ok(out)
+    Ok(())
+}
+
+/// summary.json and report.html again from what a run recorded.
+fn rebuild_report(out: &Path) -> anyhow::Result<()> {
+    let info: RunInfo = serde_json::from_slice(&fs_err::read(out.join("run.json"))?)
+        .with_context(|| format!("reading {}", out.join("run.json").display()))?;
+    let results = out.join("results.jsonl");
+    let mut outcomes = Vec::new();
+    for (i, line) in fs_err::read_to_string(&results)?.lines().enumerate() {
+        outcomes.push(serde_json::from_str::<Outcome>(line).with_context(|| format!("results.jsonl line {}", i + 1))?);
+    }
+    // The run ended when its last answer was written, not now.
+    let finished: chrono::DateTime<chrono::Utc> = fs_err::metadata(&results)?.modified()?.into();
+    write_report(out, &info, &outcomes, finished.to_rfc3339())
 }
 
 fn source_key(doc: &DocSource) -> String {

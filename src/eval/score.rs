@@ -1,7 +1,7 @@
 //! Scores of one answer against its item's gold: clause spans and answer correctness (CUAD), the
 //! needle's value and whether a citation points at it, and a summary's citation quality.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::items::{AnswerCheck, Gold};
 use super::metrics::{answer_matches, locate, locate_clause, normalize_answer, overlap_scores, SpanScores};
@@ -10,7 +10,7 @@ use crate::domain::{Analysis, PageSpan, Span};
 use crate::pipeline::REFUSAL;
 
 /// Scores every suite shares: the citations' checks.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct CitationCounts {
     pub citations: usize,
     /// Passed every check (span, quote, support).
@@ -19,7 +19,7 @@ pub struct CitationCounts {
     pub supported: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Scores {
     Clause {
