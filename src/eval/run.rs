@@ -213,21 +213,25 @@ pub async fn run(engine: &EngineArgs, args: EvalArgs) -> anyhow::Result<PathBuf>
     );
     let mut lines = std::io::BufWriter::new(fs_err::File::create(out.join("results.jsonl"))?);
     let mut outcomes = Vec::new();
-    // Items on the same file share one stored document (and, on the engine, its prompt prefix).
-    let mut stored: HashMap<String, String> = HashMap::new();
+    // Items on the same file share one stored document; a file docent cannot read is an error
+    // line for each of its items, with the ingestion's code, and the run goes on.
+    let mut stored: HashMap<String, Result<String, OutcomeError>> = HashMap::new();
     for item in &items {
-        let doc_id = match stored.get(&source_key(&item.doc)) {
-            Some(id) => id.clone(),
-            None => {
-                let id = ingest(&docent, &item.doc).await.with_context(|| format!("ingesting {}", item.doc.name()))?;
-                stored.insert(source_key(&item.doc), id.clone());
-                id
-            }
+        let key = source_key(&item.doc);
+        if !stored.contains_key(&key) {
+            stored.insert(key.clone(), ingest(&docent, &item.doc).await);
+        }
+        let doc = match stored.get(&key) {
+            Some(Ok(id)) => Ok((id.clone(), docent.text(id).await.map_err(anyhow::Error::from)?)),
+            Some(Err(e)) => Err(e.clone()),
+            None => continue,
         };
-        let text = docent.text(&doc_id).await.map_err(anyhow::Error::from)?;
         for &pipeline in &args.pipelines {
             bar.set_message(format!("{} · {}", item.id, pipeline.as_str()));
-            let outcome = answer(&docent, item, &doc_id, &text, pipeline).await;
+            let outcome = match &doc {
+                Ok((doc_id, text)) => answer(&docent, item, doc_id, text, pipeline).await,
+                Err(e) => unanswered(item, pipeline, e.clone()),
+            };
             serde_json::to_writer(&mut lines, &outcome)?;
             lines.write_all(b"\n")?;
             lines.flush()?;
@@ -268,12 +272,31 @@ fn source_key(doc: &DocSource) -> String {
     }
 }
 
-async fn ingest(docent: &Docent, doc: &DocSource) -> anyhow::Result<String> {
+async fn ingest(docent: &Docent, doc: &DocSource) -> Result<String, OutcomeError> {
     let bytes = match doc {
-        DocSource::File { path } => fs_err::read(path)?,
+        DocSource::File { path } => fs_err::read(path)
+            .map_err(|e| OutcomeError { code: "unreadable_file".to_owned(), message: e.to_string() })?,
         DocSource::Text { text, .. } => text.clone().into_bytes(),
     };
-    Ok(docent.ingest(&doc.name(), bytes, None).await.map_err(anyhow::Error::from)?.id)
+    match docent.ingest(&doc.name(), bytes, None).await {
+        Ok(d) => Ok(d.id),
+        Err(e) => Err(OutcomeError { code: e.code.as_str().to_owned(), message: e.message }),
+    }
+}
+
+fn unanswered(item: &Item, pipeline: EvalPipeline, error: OutcomeError) -> Outcome {
+    Outcome {
+        suite: item.suite,
+        item: item.id.clone(),
+        pipeline,
+        document: item.doc.name(),
+        question: item.question.clone(),
+        gold: item.gold.clone(),
+        seconds: 0.0,
+        error: Some(error),
+        scores: None,
+        analysis: None,
+    }
 }
 
 async fn answer(

@@ -121,3 +121,46 @@ async fn an_eval_run_scores_every_suite_on_the_real_models_and_the_page_lists_it
     }
     s.stop().await;
 }
+
+#[actix_web::test]
+async fn a_document_docent_cannot_read_is_an_error_line_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::copy(corpus("encrypted_rc4_userpw-openpassword.pdf"), docs.join("locked.pdf")).unwrap();
+    let out = dir.path().join("out");
+    let args: Vec<std::ffi::OsString> = vec![
+        "--models-dir".into(),
+        models_dir().into(),
+        "--cpu".into(),
+        "true".into(),
+        "eval".into(),
+        "--suite".into(),
+        "summary".into(),
+        "--pipelines".into(),
+        "full,chunked".into(),
+        "--docs".into(),
+        docs.into(),
+        "--out".into(),
+        out.clone().into(),
+    ];
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_docent")).args(args).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let lines: Vec<Value> = std::fs::read_to_string(out.join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        assert_eq!(line["error"]["code"], "pdf_encrypted", "{line:#}");
+        assert!(line.get("analysis").is_none());
+    }
+    let summary: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["suites"][0]["pipelines"][0]["errors"]["pdf_encrypted"], 1);
+    assert!(std::fs::read_to_string(out.join("report.html")).unwrap().contains("pdf_encrypted"));
+}
