@@ -284,18 +284,30 @@ async fn ingest(docent: &Docent, doc: &DocSource) -> Result<String, OutcomeError
     }
 }
 
+/// The record of an item that got no answer (its document could not be read).
 fn unanswered(item: &Item, pipeline: EvalPipeline, error: OutcomeError) -> Outcome {
-    Outcome {
-        suite: item.suite,
-        item: item.id.clone(),
-        pipeline,
-        document: item.doc.name(),
-        question: item.question.clone(),
-        gold: item.gold.clone(),
-        seconds: 0.0,
-        error: Some(error),
-        scores: None,
-        analysis: None,
+    Outcome::of(item, pipeline, 0.0, Err(error))
+}
+
+impl Outcome {
+    fn of(item: &Item, pipeline: EvalPipeline, seconds: f64, result: Result<(Analysis, Scores), OutcomeError>) -> Self {
+        let (error, scored) = match result {
+            Ok(scored) => (None, Some(scored)),
+            Err(e) => (Some(e), None),
+        };
+        let (analysis, scores) = scored.map_or((None, None), |(a, s)| (Some(a), Some(s)));
+        Self {
+            suite: item.suite,
+            item: item.id.clone(),
+            pipeline,
+            document: item.doc.name(),
+            question: item.question.clone(),
+            gold: item.gold.clone(),
+            seconds,
+            error,
+            scores,
+            analysis,
+        }
     }
 }
 
@@ -311,22 +323,14 @@ async fn answer(
     let started = Instant::now();
     let result = docent.analyze(doc_id, kind, TaskSpec { task, question: item.question.clone() }, model).await;
     let seconds = started.elapsed().as_secs_f64();
-    let (error, scores, analysis) = match result {
-        Ok(a) => (None, Some(score(&item.gold, &a, &text.text, &text.pages)), Some(a)),
-        Err(e) => (Some(OutcomeError { code: e.code.as_str().to_owned(), message: e.message.clone() }), None, None),
+    let result = match result {
+        Ok(a) => {
+            let scores = score(&item.gold, &a, &text.text, &text.pages);
+            Ok((a, scores))
+        }
+        Err(e) => Err(OutcomeError { code: e.code.as_str().to_owned(), message: e.message }),
     };
-    Outcome {
-        suite: item.suite,
-        item: item.id.clone(),
-        pipeline,
-        document: item.doc.name(),
-        question: item.question.clone(),
-        gold: item.gold.clone(),
-        seconds,
-        error,
-        scores,
-        analysis,
-    }
+    Outcome::of(item, pipeline, seconds, result)
 }
 
 fn run_info(settings: &Settings, args: &EvalArgs) -> anyhow::Result<RunInfo> {

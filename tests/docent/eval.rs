@@ -8,6 +8,12 @@ use crate::common::{client, corpus, get_html, models_dir, TestServer};
 /// sha256 of Qwen2.5-Coder-0.5B-Instruct Q4_K_M, as scripts/fetch-models.sh checks it.
 const DEFAULT_MODEL_SHA256: &str = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32";
 
+async fn run_docent(args: Vec<std::ffi::OsString>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || std::process::Command::new(env!("CARGO_BIN_EXE_docent")).args(args).output().unwrap())
+        .await
+        .unwrap()
+}
+
 #[actix_web::test]
 async fn an_eval_run_scores_every_suite_on_the_real_models_and_the_page_lists_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -35,13 +41,8 @@ async fn an_eval_run_scores_every_suite_on_the_real_models_and_the_page_lists_it
         "--out".into(),
         out.clone().into(),
     ];
-    let run = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_docent")).args(args).output().unwrap()
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
+    let run = run_docent(args).await;
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 
     let info: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(info["model"]["sha256"][0][1], DEFAULT_MODEL_SHA256, "{info:#}");
@@ -146,11 +147,7 @@ async fn a_document_docent_cannot_read_is_an_error_line_and_the_run_goes_on() {
         "--out".into(),
         out.clone().into(),
     ];
-    let run = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_docent")).args(args).output().unwrap()
-    })
-    .await
-    .unwrap();
+    let run = run_docent(args).await;
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let lines: Vec<Value> = std::fs::read_to_string(out.join("results.jsonl"))
         .unwrap()
