@@ -199,7 +199,11 @@ impl Settings {
         // its worker processes load one model), so the chunked side shares the split model.
         let baseline_model = match named_baseline {
             Some(m) if full.tensor_parallel > 1 && m != Path::new("same") => {
-                bail!("--tensor-parallel {} runs one model: leave --baseline-model unset or `same`, not {}", full.tensor_parallel, m.display())
+                bail!(
+                    "--tensor-parallel {} runs one model: leave --baseline-model unset or `same`, not {}",
+                    full.tensor_parallel,
+                    m.display()
+                )
             }
             _ if full.tensor_parallel > 1 => PathBuf::from("same"),
             Some(m) => m,

@@ -82,11 +82,21 @@ pub fn lines(title: &str, x_label: &str, y_label: &str, x_max: f64, series: &[Se
     let py = |y: f64| bottom - (bottom - PAD_T) * y.clamp(0.0, 1.0);
     for i in 0..=4 {
         let x = x_max * i as f64 / 4.0;
-        let _ = write!(out, r##"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">{x:.0}</text>"##, px(x), bottom + 12.0);
+        let _ = write!(
+            out,
+            r##"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">{x:.0}</text>"##,
+            px(x),
+            bottom + 12.0
+        );
     }
     for s in series {
         let pts: Vec<String> = s.points.iter().map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y))).collect();
-        let _ = write!(out, r##"<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>"##, color(s.color), pts.join(" "));
+        let _ = write!(
+            out,
+            r##"<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>"##,
+            color(s.color),
+            pts.join(" ")
+        );
         for &(x, y) in &s.points {
             let _ = write!(out, r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"/>"##, px(x), py(y), color(s.color));
         }
@@ -97,7 +107,12 @@ pub fn lines(title: &str, x_label: &str, y_label: &str, x_max: f64, series: &[Se
 }
 
 /// Horizontal bars: for each category a group with one bar per series, values in `[0, 1]`.
-pub fn grouped_bars(title: &str, x_label: &str, categories: &[String], series: &[(String, usize, Vec<Option<f64>>)]) -> String {
+pub fn grouped_bars(
+    title: &str,
+    x_label: &str,
+    categories: &[String],
+    series: &[(String, usize, Vec<Option<f64>>)],
+) -> String {
     let group = 8.0 + 12.0 * series.len() as f64;
     let label_w = 170.0;
     let h = PAD_T + group * categories.len() as f64 + PAD_B + 20.0;
@@ -135,7 +150,12 @@ pub fn grouped_bars(title: &str, x_label: &str, categories: &[String], series: &
                     );
                 }
                 None => {
-                    let _ = write!(out, r##"<text x="{x}" y="{ty:.1}" font-size="9" fill="#666">no data</text>"##, x = left + 2.0, ty = y + 8.0);
+                    let _ = write!(
+                        out,
+                        r##"<text x="{x}" y="{ty:.1}" font-size="9" fill="#666">no data</text>"##,
+                        x = left + 2.0,
+                        ty = y + 8.0
+                    );
                 }
             }
         }
@@ -183,7 +203,8 @@ mod tests {
 
     #[test]
     fn labels_from_the_data_are_escaped() {
-        let svg = lines("t", "x", "y", 100.0, &[Series { label: "<script>".into(), color: 0, points: vec![(0.0, 1.0)] }]);
+        let svg =
+            lines("t", "x", "y", 100.0, &[Series { label: "<script>".into(), color: 0, points: vec![(0.0, 1.0)] }]);
         assert!(!svg.contains("<script>") && svg.contains("&lt;script&gt;"));
         let bars = grouped_bars("t", "x", &["a&b".into()], &[("s".into(), 0, vec![Some(0.5)])]);
         assert!(bars.contains("a&amp;b") && bars.ends_with("</svg>"));

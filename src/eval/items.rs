@@ -55,7 +55,9 @@ pub const CUAD_QUESTIONS: &[(&str, &str, AnswerCheck)] = &[
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum DocSource {
-    File { path: PathBuf },
+    File {
+        path: PathBuf,
+    },
     /// Text made for the item (a haystack with its needle), uploaded as `name`.
     Text {
         name: String,
@@ -127,7 +129,9 @@ pub fn documents_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
-            p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "txt" | "md" | "pdf"))
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "txt" | "md" | "pdf"))
         })
         .collect();
     files.sort();
@@ -210,8 +214,10 @@ impl Rng {
     }
 }
 
-const NEEDLE_THINGS: &[&str] = &["archive", "lighthouse", "observatory", "greenhouse", "foundry", "library", "harbour office"];
-const NEEDLE_PLACES: &[&str] = &["Tromsø", "Valparaíso", "Kraków", "Hobart", "Nagasaki", "Windhoek", "Tallinn", "Cusco"];
+const NEEDLE_THINGS: &[&str] =
+    &["archive", "lighthouse", "observatory", "greenhouse", "foundry", "library", "harbour office"];
+const NEEDLE_PLACES: &[&str] =
+    &["Tromsø", "Valparaíso", "Kraków", "Hobart", "Nagasaki", "Windhoek", "Tallinn", "Cusco"];
 
 /// A fact no document states, its question, and the value the answer must give.
 pub fn needle(rng: &mut Rng) -> (String, String, String) {

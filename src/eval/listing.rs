@@ -101,7 +101,8 @@ fn listing(dir: &Path, name: String) -> RunListing {
     let answers = fs_err::read_to_string(run.join("results.jsonl")).map_or(0, |t| t.lines().count());
     let summary: Option<SummaryFile> =
         fs_err::read(run.join("summary.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let started_only: Option<RunFile> = fs_err::read(run.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let started_only: Option<RunFile> =
+        fs_err::read(run.join("run.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let headlines = summary
         .as_ref()
         .map(|s| {
@@ -159,7 +160,13 @@ mod tests {
         fs_err::write(dir.path().join("r1/report.html"), "<p>x</p>").unwrap();
         fs_err::write(dir.path().join("secret.txt"), "no").unwrap();
         assert!(file(dir.path(), "r1", "report.html").is_ok());
-        for (run, name) in [("..", "secret.txt"), ("r1", "../secret.txt"), ("r1/..", "report.html"), (".", "report.html"), ("r1", "other.html")] {
+        for (run, name) in [
+            ("..", "secret.txt"),
+            ("r1", "../secret.txt"),
+            ("r1/..", "report.html"),
+            (".", "report.html"),
+            ("r1", "other.html"),
+        ] {
             let err = file(dir.path(), run, name).unwrap_err();
             assert_eq!(err.code, ErrorCode::EvalNotFound, "{run}/{name}");
         }

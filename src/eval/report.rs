@@ -97,10 +97,26 @@ fn summarize_pipeline(suite: Suite, pipeline: EvalPipeline, mine: &[&Outcome]) -
     let answered: Vec<_> = mine.iter().filter_map(|o| o.analysis.as_ref()).collect();
     let citations: Vec<bool> = answered.iter().flat_map(|a| a.citations.iter().map(|c| c.valid)).collect();
     let cost = vec![
-        mean_cost("prompt tokens", "per answered item (all calls)", &answered.iter().map(|a| a.usage.prompt_tokens as f64).collect::<Vec<_>>()),
-        mean_cost("completion tokens", "per answered item", &answered.iter().map(|a| a.usage.completion_tokens as f64).collect::<Vec<_>>()),
-        mean_cost("prefill s", "per answered item", &answered.iter().map(|a| a.timings.prefill_ms as f64 / 1e3).collect::<Vec<_>>()),
-        mean_cost("decode s", "per answered item", &answered.iter().map(|a| a.timings.decode_ms as f64 / 1e3).collect::<Vec<_>>()),
+        mean_cost(
+            "prompt tokens",
+            "per answered item (all calls)",
+            &answered.iter().map(|a| a.usage.prompt_tokens as f64).collect::<Vec<_>>(),
+        ),
+        mean_cost(
+            "completion tokens",
+            "per answered item",
+            &answered.iter().map(|a| a.usage.completion_tokens as f64).collect::<Vec<_>>(),
+        ),
+        mean_cost(
+            "prefill s",
+            "per answered item",
+            &answered.iter().map(|a| a.timings.prefill_ms as f64 / 1e3).collect::<Vec<_>>(),
+        ),
+        mean_cost(
+            "decode s",
+            "per answered item",
+            &answered.iter().map(|a| a.timings.decode_ms as f64 / 1e3).collect::<Vec<_>>(),
+        ),
         mean_cost("total s", "per item, errors included", &mine.iter().map(|o| o.seconds).collect::<Vec<_>>()),
     ];
     let mut summary = PipelineSummary {
@@ -124,7 +140,9 @@ fn summarize_pipeline(suite: Suite, pipeline: EvalPipeline, mine: &[&Outcome]) -
             let coverage: Vec<f64> = mine
                 .iter()
                 .map(|o| match &o.scores {
-                    Some(Scores::Summary { sections, sections_cited, .. }) if *sections > 0 => *sections_cited as f64 / *sections as f64,
+                    Some(Scores::Summary { sections, sections_cited, .. }) if *sections > 0 => {
+                        *sections_cited as f64 / *sections as f64
+                    }
                     _ => 0.0,
                 })
                 .collect();
@@ -246,10 +264,21 @@ fn charts(summary: &Summary) -> Vec<String> {
                         .map(|p| Series {
                             label: p.pipeline.as_str().to_owned(),
                             color: color_of(p.pipeline),
-                            points: p.by_cell.iter().filter(|c| c.tokens == tokens).map(|c| (f64::from(c.depth), c.recall.estimate)).collect(),
+                            points: p
+                                .by_cell
+                                .iter()
+                                .filter(|c| c.tokens == tokens)
+                                .map(|c| (f64::from(c.depth), c.recall.estimate))
+                                .collect(),
                         })
                         .collect();
-                    out.push(charts::lines(&format!("Needle recall by depth, ~{tokens} tokens"), "depth (% of the document)", "recall", 100.0, &series));
+                    out.push(charts::lines(
+                        &format!("Needle recall by depth, ~{tokens} tokens"),
+                        "depth (% of the document)",
+                        "recall",
+                        100.0,
+                        &series,
+                    ));
                 }
             }
             Suite::Cuad => {
@@ -268,7 +297,12 @@ fn charts(summary: &Summary) -> Vec<String> {
                         (p.pipeline.as_str().to_owned(), color_of(p.pipeline), values)
                     })
                     .collect();
-                out.push(charts::grouped_bars("CUAD: cited-span F1 by category (clause present)", "mean F1", &categories, &series));
+                out.push(charts::grouped_bars(
+                    "CUAD: cited-span F1 by category (clause present)",
+                    "mean F1",
+                    &categories,
+                    &series,
+                ));
             }
             Suite::Summary => {}
         }
@@ -279,7 +313,12 @@ fn charts(summary: &Summary) -> Vec<String> {
             let quality = p.metrics.iter().find(|m| m.name == headline(s.suite)).map(|m| m.value.estimate);
             let seconds = p.cost.iter().find(|m| m.name == "total s").map(|m| m.value.estimate);
             if let (Some(q), Some(t)) = (quality, seconds) {
-                points.push((format!("{} {} ({})", s.suite.as_str(), p.pipeline.as_str(), headline(s.suite)), color_of(p.pipeline), t, q));
+                points.push((
+                    format!("{} {} ({})", s.suite.as_str(), p.pipeline.as_str(), headline(s.suite)),
+                    color_of(p.pipeline),
+                    t,
+                    q,
+                ));
             }
         }
     }

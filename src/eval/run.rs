@@ -159,8 +159,10 @@ fn plan(args: &EvalArgs, gold: &Path) -> anyhow::Result<Vec<Item>> {
         for path in documents_in(&args.docs)? {
             let bytes = fs_err::read(&path)?;
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let media = crate::parse::sniff(&name, &bytes).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
-            let parsed = crate::parse::parse(media, &bytes, None).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
+            let media =
+                crate::parse::sniff(&name, &bytes).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
+            let parsed = crate::parse::parse(media, &bytes, None)
+                .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?;
             haystacks.push((name, parsed.text));
         }
         // Longest first: the long-context curve needs haystacks that reach the longest length.

@@ -170,12 +170,16 @@ mod tests {
     fn a_perfect_clause_answer_scores_one_and_a_wrong_span_zero() {
         let gold = clause(&["It shall be governed by the laws of Texas."], "Texas", AnswerCheck::Text);
         let (s, e) = span_of("It shall be governed by the laws of Texas.");
-        let Scores::Clause { spans: Some(p), correct, .. } = score(&gold, &analysis("Texas law governs it.", &[(s, e, true)]), TEXT, &[]) else {
+        let Scores::Clause { spans: Some(p), correct, .. } =
+            score(&gold, &analysis("Texas law governs it.", &[(s, e, true)]), TEXT, &[])
+        else {
             panic!("no span scores")
         };
         assert_eq!((p.precision, p.recall, p.f1, p.hit, correct), (1.0, 1.0, 1.0, true, true));
         let (s, e) = span_of("Either party may end it at will.");
-        let Scores::Clause { spans: Some(p), correct, .. } = score(&gold, &analysis("Ohio law governs it.", &[(s, e, true)]), TEXT, &[]) else {
+        let Scores::Clause { spans: Some(p), correct, .. } =
+            score(&gold, &analysis("Ohio law governs it.", &[(s, e, true)]), TEXT, &[])
+        else {
             panic!("no span scores")
         };
         assert_eq!((p.f1, p.hit, correct), (0.0, false, false));
@@ -187,14 +191,18 @@ mod tests {
         let Scores::Clause { correct, spans, .. } = score(&gold, &analysis(REFUSAL, &[]), TEXT, &[]) else { panic!() };
         assert!(correct && spans.is_none());
         let (s, e) = span_of("Either party may end it at will.");
-        let Scores::Clause { correct, .. } = score(&gold, &analysis("Yes.", &[(s, e, true)]), TEXT, &[]) else { panic!() };
+        let Scores::Clause { correct, .. } = score(&gold, &analysis("Yes.", &[(s, e, true)]), TEXT, &[]) else {
+            panic!()
+        };
         assert!(!correct);
     }
 
     #[test]
     fn a_clause_missing_from_the_text_gets_no_span_scores() {
         let gold = clause(&["Nothing like this is in the text."], "Yes", AnswerCheck::Presence);
-        let Scores::Clause { gold_located, spans, .. } = score(&gold, &analysis("Yes.", &[]), TEXT, &[]) else { panic!() };
+        let Scores::Clause { gold_located, spans, .. } = score(&gold, &analysis("Yes.", &[]), TEXT, &[]) else {
+            panic!()
+        };
         assert!(!gold_located && spans.is_none());
     }
 
@@ -208,9 +216,17 @@ mod tests {
             offset: 0,
         };
         let (s, e) = span_of("at will.");
-        let Scores::Needle { recalled, cited_needle, .. } = score(&gold, &analysis("At will.", &[(s, e, true)]), TEXT, &[]) else { panic!() };
+        let Scores::Needle { recalled, cited_needle, .. } =
+            score(&gold, &analysis("At will.", &[(s, e, true)]), TEXT, &[])
+        else {
+            panic!()
+        };
         assert!(recalled && cited_needle);
-        let Scores::Needle { recalled, cited_needle, .. } = score(&gold, &analysis("Willingly.", &[(0, 4, true)]), TEXT, &[]) else { panic!() };
+        let Scores::Needle { recalled, cited_needle, .. } =
+            score(&gold, &analysis("Willingly.", &[(0, 4, true)]), TEXT, &[])
+        else {
+            panic!()
+        };
         assert!(!recalled && !cited_needle);
     }
 
@@ -218,12 +234,16 @@ mod tests {
     fn summary_coverage_counts_sections_with_a_valid_citation() {
         let (s, e) = span_of("It shall be governed");
         let a = analysis("x", &[(s, e, true), (0, 4, false)]);
-        let Scores::Summary { counts, sections, sections_cited } = score(&Gold::Summary, &a, TEXT, &[]) else { panic!() };
+        let Scores::Summary { counts, sections, sections_cited } = score(&Gold::Summary, &a, TEXT, &[]) else {
+            panic!()
+        };
         assert_eq!((counts.citations, counts.valid, counts.supported), (2, 1, 1));
         assert_eq!(sections, 10);
         assert_eq!(sections_cited, 3, "bytes 30..50 of 105 touch the third, fourth and fifth tenths");
         let pages = [PageSpan { number: 1, start: 0, end: 30 }, PageSpan { number: 2, start: 30, end: TEXT.len() }];
-        let Scores::Summary { sections, sections_cited, .. } = score(&Gold::Summary, &a, TEXT, &pages) else { panic!() };
+        let Scores::Summary { sections, sections_cited, .. } = score(&Gold::Summary, &a, TEXT, &pages) else {
+            panic!()
+        };
         assert_eq!((sections, sections_cited), (2, 1));
     }
 }

@@ -38,7 +38,10 @@ async fn run_file(state: State, path: web::Path<(String, String)>) -> AppResult<
     .map_err(AppError::internal)??;
     Ok(HttpResponse::Ok()
         .content_type(mime)
-        .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; img-src data:"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+        ))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .body(body))
 }

@@ -30,7 +30,11 @@ pub struct AppState {
 pub type State = web::Data<AppState>;
 
 impl AppState {
-    pub fn new(docent: Arc<Docent>, max_upload_bytes: usize, evals_dir: std::path::PathBuf) -> anyhow::Result<Arc<Self>> {
+    pub fn new(
+        docent: Arc<Docent>,
+        max_upload_bytes: usize,
+        evals_dir: std::path::PathBuf,
+    ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self { docent, tera: pages::templates()?, max_upload_bytes, evals_dir }))
     }
 }

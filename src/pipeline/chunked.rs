@@ -86,7 +86,10 @@ impl Chunked {
         tally.prefill_ms += out.prefill_ms;
         tally.decode_ms += out.decode_ms;
         tally.calls += 1;
-        Ok(cite::drop_refusal_claims(cite::labels_to_segments(cite::parse_answer(&out.text), &labels, segments), REFUSAL))
+        Ok(cite::drop_refusal_claims(
+            cite::labels_to_segments(cite::parse_answer(&out.text), &labels, segments),
+            REFUSAL,
+        ))
     }
 
     async fn question(

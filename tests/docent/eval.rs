@@ -9,9 +9,11 @@ use crate::common::{client, corpus, get_html, models_dir, TestServer};
 const DEFAULT_MODEL_SHA256: &str = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32";
 
 async fn run_docent(args: Vec<std::ffi::OsString>) -> std::process::Output {
-    tokio::task::spawn_blocking(move || std::process::Command::new(env!("CARGO_BIN_EXE_docent")).args(args).output().unwrap())
-        .await
-        .unwrap()
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_docent")).args(args).output().unwrap()
+    })
+    .await
+    .unwrap()
 }
 
 #[actix_web::test]
@@ -75,7 +77,10 @@ async fn an_eval_run_scores_every_suite_on_the_real_models_and_the_page_lists_it
             continue;
         };
         let scores = &line["scores"];
-        assert_eq!(scores["counts"]["citations"].as_u64().unwrap() as usize, analysis["citations"].as_array().unwrap().len());
+        assert_eq!(
+            scores["counts"]["citations"].as_u64().unwrap() as usize,
+            analysis["citations"].as_array().unwrap().len()
+        );
         match line["suite"].as_str().unwrap() {
             // The gold clause was found in docent's text of the contract, so its spans are scored.
             "cuad" => assert!(scores["present"] == true && scores["gold_located"] == true, "{line:#}"),
@@ -93,7 +98,8 @@ async fn an_eval_run_scores_every_suite_on_the_real_models_and_the_page_lists_it
     assert!(needle_full.as_u64().is_some_and(|t| (300..900).contains(&t)), "{needle_full}");
 
     let summary: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
-    let suites: Vec<&str> = summary["suites"].as_array().unwrap().iter().map(|s| s["suite"].as_str().unwrap()).collect();
+    let suites: Vec<&str> =
+        summary["suites"].as_array().unwrap().iter().map(|s| s["suite"].as_str().unwrap()).collect();
     assert_eq!(suites, ["cuad", "needle", "summary"]);
     for s in summary["suites"].as_array().unwrap() {
         for p in s["pipelines"].as_array().unwrap() {
@@ -106,7 +112,9 @@ async fn an_eval_run_scores_every_suite_on_the_real_models_and_the_page_lists_it
         }
     }
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(report.contains("<svg") && report.contains("Needle recall by depth") && report.contains(DEFAULT_MODEL_SHA256));
+    assert!(
+        report.contains("<svg") && report.contains("Needle recall by depth") && report.contains(DEFAULT_MODEL_SHA256)
+    );
 
     // The server lists runs under its data dir and serves their files, nothing else.
     let s = TestServer::scripted(dir.path(), 10_000).await;

@@ -87,8 +87,18 @@ async fn tensor_parallelism_is_refused_with_the_reason_where_it_cannot_run() {
     let model = dir.to_str().unwrap();
     let (ok, stderr) = docent(&["--tensor-parallel", "2", "--model", model, "serve"]);
     assert!(!ok && stderr.contains("runs only `docent bench gpu`"), "{stderr}");
-    let (ok, stderr) =
-        docent(&["--tensor-parallel", "2", "bench", "gpu", "--model", model, "--lengths", "256", "--peer-python", "none"]);
+    let (ok, stderr) = docent(&[
+        "--tensor-parallel",
+        "2",
+        "bench",
+        "gpu",
+        "--model",
+        model,
+        "--lengths",
+        "256",
+        "--peer-python",
+        "none",
+    ]);
     assert!(!ok && stderr.contains("needs a build with the `nccl` feature"), "{stderr}");
     let (ok, stderr) = docent(&["--tensor-parallel", "0", "--model", model, "summarize", "README.md"]);
     assert!(!ok && stderr.contains("tensor_parallel must be between 1 and 16"), "{stderr}");
