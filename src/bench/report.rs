@@ -130,12 +130,7 @@ impl Report<'_> {
 
     fn render_versus(&self, out: &mut String, v: &Summary) {
         let (n, m) = (self.tensor_parallel, v.tensor_parallel);
-        let _ = writeln!(
-            out,
-            "
-## {n} GPU(s) against {m} GPU(s), same build
-"
-        );
+        let _ = writeln!(out, "\n## {n} GPU(s) against {m} GPU(s), same build\n");
         let _ = writeln!(
             out,
             "| prompt tokens | TTFT s, {m} GPU | TTFT s, {n} GPU | TTFT speed-up | decode tok/s, {m} GPU | \

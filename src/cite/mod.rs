@@ -114,12 +114,17 @@ pub fn labels_to_segments(
         .collect()
 }
 
+/// Whether `text` is the refusal line (as the model writes it, case and surrounding space aside).
+pub fn is_refusal(text: &str, refusal: &str) -> bool {
+    text.trim().eq_ignore_ascii_case(refusal)
+}
+
 /// The refusal line is an answer of its own, never a claim: a small model asked a question
 /// sometimes writes it as a cited line, or pads a real answer with it ("The document does not
 /// say. [S12]"), and a citation on it would stand for nothing. Such lines are dropped; when
 /// nothing else is left, the answer is the refusal alone, without citations.
 pub fn drop_refusal_claims(parsed: Vec<(String, Vec<u32>)>, refusal: &str) -> Vec<(String, Vec<u32>)> {
-    let is_refusal = |claim: &str| claim.trim().eq_ignore_ascii_case(refusal);
+    let is_refusal = |claim: &str| is_refusal(claim, refusal);
     let had_refusal = parsed.iter().any(|(claim, _)| is_refusal(claim));
     let kept: Vec<_> = parsed.into_iter().filter(|(claim, _)| !is_refusal(claim)).collect();
     if kept.is_empty() && had_refusal {

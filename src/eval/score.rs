@@ -49,7 +49,7 @@ pub enum Scores {
 }
 
 pub fn refused(a: &Analysis) -> bool {
-    a.citations.is_empty() && a.answer.text.trim() == REFUSAL
+    a.citations.is_empty() && crate::cite::is_refusal(&a.answer.text, REFUSAL)
 }
 
 fn counts(a: &Analysis) -> CitationCounts {
