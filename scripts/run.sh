@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOCENT_MODELS_DIR="${DOCENT_MODELS_DIR:-$PWD/models}"
 scripts/fetch-models.sh "$DOCENT_MODELS_DIR"
+scripts/build-deps.sh
 cargo run --release --locked -- serve "$@"

@@ -10,10 +10,7 @@ scripts/fetch-models.sh "$DOCENT_MODELS_DIR"
 DOCENT_LLAMA_SERVER="${DOCENT_LLAMA_SERVER:-$(scripts/fetch-llama-server.sh | tail -1)}"
 export DOCENT_LLAMA_SERVER
 
-# The page tests drive Debian's Chromium through chromedriver.
-if ! command -v chromedriver >/dev/null || [ ! -x /usr/bin/chromium ]; then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
-fi
+# The build's CMake and libclang (llama.cpp); the page tests drive Debian's Chromium through
+# chromedriver; the CPU benchmark's test compares the PDF parser with poppler's pdftotext.
+scripts/build-deps.sh chromium=chromium chromedriver=chromium-driver pdftotext=poppler-utils
 cargo test --release --locked "$@"

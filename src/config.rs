@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
-use crate::llm::{ConstraintDialect, DTypeChoice, MistralSettings, OpenAiSettings, DEFAULT_KV_CACHE_TOKENS};
+use crate::llm::{ConstraintDialect, DTypeChoice, LocalSettings, OpenAiSettings, Runtime, DEFAULT_KV_CACHE_TOKENS};
 use crate::pipeline::chunk::ChunkConfig;
 
 /// The default full-context model, as `scripts/fetch-models.sh` names it.
@@ -18,8 +18,28 @@ pub const DEFAULT_BASELINE_FILE: &str = "smollm2-135m-instruct-q4_1.gguf";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
+    /// llama.cpp for a GGUF file on the CPU, mistral.rs for everything else.
+    Auto,
     Mistralrs,
+    Llamacpp,
     Openai,
+}
+
+impl EngineKind {
+    /// The in-process library that runs `model` (a remote full-context model leaves the local
+    /// ones, the baseline's, to `Auto`).
+    fn runtime(self, model: &Path, on_cpu: bool) -> anyhow::Result<Runtime> {
+        let gguf = model.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+        Ok(match self {
+            Self::Mistralrs => Runtime::MistralRs,
+            Self::Llamacpp if !gguf => {
+                bail!("--engine llamacpp runs GGUF files; {} is not one (use --engine mistralrs)", model.display())
+            }
+            Self::Llamacpp => Runtime::LlamaCpp,
+            Self::Auto | Self::Openai if gguf && on_cpu => Runtime::LlamaCpp,
+            Self::Auto | Self::Openai => Runtime::MistralRs,
+        })
+    }
 }
 
 /// Options shared by every command that loads a model. All optional here so
@@ -37,8 +57,10 @@ pub struct EngineArgs {
     /// --models-dir. With `--engine openai`: the model's name on the server.
     #[arg(long, env = "DOCENT_MODEL", global = true)]
     pub model: Option<PathBuf>,
-    /// Where the full-context model runs: in this process (`mistralrs`), or on a remote
-    /// OpenAI-compatible server (`openai`: llama.cpp, vLLM, SGLang) at --base-url.
+    /// Where the models run: in this process, by llama.cpp (`llamacpp`, GGUF files on CPU) or
+    /// mistral.rs (`mistralrs`: safetensors directories, GPUs), or the full-context model on a
+    /// remote OpenAI-compatible server (`openai`: llama.cpp, vLLM, SGLang) at --base-url.
+    /// Default `auto`: llama.cpp for a GGUF file on the CPU, mistral.rs otherwise.
     #[arg(long, env = "DOCENT_ENGINE", value_enum, global = true)]
     pub engine: Option<EngineKind>,
     /// With `--engine openai`: the API root, e.g. http://gpu-node:8000/v1.
@@ -140,11 +162,11 @@ struct FileConfig {
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub engine: MistralSettings,
+    pub engine: LocalSettings,
     /// The full-context model on a remote OpenAI-compatible server instead of `engine`.
     pub remote: Option<OpenAiSettings>,
     /// The chunked baseline's engine; `None` means the full-context engine ("same").
-    pub baseline: Option<MistralSettings>,
+    pub baseline: Option<LocalSettings>,
     pub baseline_context: usize,
     pub chunking: ChunkConfig,
     pub models_dir: PathBuf,
@@ -167,11 +189,16 @@ impl Settings {
         let models_dir = engine.models_dir.clone().or(fe.models_dir).unwrap_or_else(|| PathBuf::from("models"));
         let named_model = engine.model.clone().or(fe.model);
         let model = named_model.clone().unwrap_or_else(|| models_dir.join(DEFAULT_MODEL_FILE));
-        let full = MistralSettings {
+        let kind = engine.engine.or(fe.engine).unwrap_or(EngineKind::Auto);
+        let force_cpu = engine.cpu.or(fe.cpu).unwrap_or(false);
+        // A build without CUDA runs everything on the CPU.
+        let on_cpu = force_cpu || !cfg!(feature = "cuda");
+        let full = LocalSettings {
+            runtime: kind.runtime(&model, on_cpu)?,
             model,
             dtype: engine.dtype.or(fe.dtype).unwrap_or(DTypeChoice::Auto),
             max_context: engine.max_context.or(fe.max_context),
-            force_cpu: engine.cpu.or(fe.cpu).unwrap_or(false),
+            force_cpu,
             // mistral.rs 0.8.1 ran two sequences at once ten times slower per step than one on an
             // H200 (benches/gpu-report.md, run 4): one at a time, the rest wait in its queue.
             max_num_seqs: 1,
@@ -179,8 +206,8 @@ impl Settings {
             prefix_cache: true,
             tensor_parallel: engine.tensor_parallel.or(fe.tensor_parallel).unwrap_or(1),
         };
-        let remote = match engine.engine.or(fe.engine).unwrap_or(EngineKind::Mistralrs) {
-            EngineKind::Mistralrs => None,
+        let remote = match kind {
+            EngineKind::Auto | EngineKind::Mistralrs | EngineKind::Llamacpp => None,
             EngineKind::Openai => Some(OpenAiSettings {
                 base_url: engine.base_url.clone().or(fe.base_url).context("--engine openai needs --base-url")?,
                 model: named_model
@@ -209,12 +236,16 @@ impl Settings {
             Some(m) => m,
             None => models_dir.join(DEFAULT_BASELINE_FILE),
         };
-        let baseline = (baseline_model != Path::new("same")).then(|| MistralSettings {
-            model: baseline_model,
-            max_context: Some(baseline_context),
-            kv_cache_tokens: 2 * baseline_context,
-            ..full.clone()
-        });
+        let baseline = match baseline_model {
+            m if m == Path::new("same") => None,
+            m => Some(LocalSettings {
+                runtime: kind.runtime(&m, on_cpu)?,
+                model: m,
+                max_context: Some(baseline_context),
+                kv_cache_tokens: 2 * baseline_context,
+                ..full.clone()
+            }),
+        };
         let default_chunking = ChunkConfig::default();
         let settings = Self {
             models_dir,
@@ -244,6 +275,9 @@ impl Settings {
         }
         if self.max_upload_bytes == 0 {
             bail!("max_upload_mb must be at least 1");
+        }
+        if self.engine.tensor_parallel > 1 && self.engine.runtime != Runtime::MistralRs {
+            bail!("tensor_parallel splits a safetensors directory run by mistral.rs, not a GGUF file");
         }
         if !(1..=16).contains(&self.engine.tensor_parallel) {
             bail!("tensor_parallel must be between 1 and 16 GPUs, got {}", self.engine.tensor_parallel);
@@ -330,7 +364,7 @@ mod tests {
 
     #[test]
     fn tensor_parallel_runs_one_model_for_both_pipelines() {
-        let (_f, mut engine) = with_file("tensor_parallel = 2\n");
+        let (_f, mut engine) = with_file("tensor_parallel = 2\nmodel = \"/m/qwen3-4b\"\n");
         assert_eq!(tensor_parallel(&engine).unwrap(), 2);
         let s = Settings::resolve(&engine, &ServeArgs::default()).unwrap();
         assert_eq!(s.engine.tensor_parallel, 2);
@@ -345,6 +379,25 @@ mod tests {
         engine.tensor_parallel = Some(1);
         engine.baseline_model = None;
         assert!(Settings::resolve(&engine, &ServeArgs::default()).unwrap().baseline.is_some());
+    }
+
+    #[test]
+    fn gguf_files_on_the_cpu_run_on_llama_cpp_and_directories_on_mistral_rs() {
+        let serve = ServeArgs::default();
+        let gguf = EngineArgs { model: Some("/m/a.gguf".into()), cpu: Some(true), ..EngineArgs::default() };
+        let s = Settings::resolve(&gguf, &serve).unwrap();
+        assert_eq!(s.engine.runtime, Runtime::LlamaCpp);
+        assert_eq!(s.baseline.map(|b| b.runtime), Some(Runtime::LlamaCpp));
+        let dir = EngineArgs { model: Some("/m/qwen3-4b".into()), ..gguf.clone() };
+        assert_eq!(Settings::resolve(&dir, &serve).unwrap().engine.runtime, Runtime::MistralRs);
+        let chosen = EngineArgs { engine: Some(EngineKind::Mistralrs), ..gguf.clone() };
+        let s = Settings::resolve(&chosen, &serve).unwrap();
+        assert_eq!((s.engine.runtime, s.baseline.map(|b| b.runtime)), (Runtime::MistralRs, Some(Runtime::MistralRs)));
+        let wrong = EngineArgs { engine: Some(EngineKind::Llamacpp), ..dir };
+        let err = Settings::resolve(&wrong, &serve).unwrap_err();
+        assert!(err.to_string().contains("runs GGUF files"), "{err}");
+        let split = EngineArgs { tensor_parallel: Some(2), ..gguf };
+        assert!(Settings::resolve(&split, &serve).is_err(), "llama.cpp runs no tensor parallelism here");
     }
 
     #[test]

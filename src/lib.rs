@@ -23,7 +23,7 @@ use actix_web::{middleware, web, App, HttpServer};
 use crate::config::Settings;
 use crate::http::AppState;
 use crate::index::ChunkIndex;
-use crate::llm::{Engine, MistralEngine};
+use crate::llm::Engine;
 use crate::pipeline::{Chunked, FullContext};
 use crate::service::Docent;
 use crate::store::Store;
@@ -72,7 +72,7 @@ pub async fn build_state(settings: &Settings, engines: Engines) -> anyhow::Resul
 pub async fn load_engine(settings: &Settings) -> anyhow::Result<Arc<dyn Engine>> {
     Ok(match &settings.remote {
         Some(remote) => Arc::new(llm::OpenAiEngine::connect(remote).await?),
-        None => Arc::new(MistralEngine::load(&settings.engine).await?),
+        None => llm::load_local(&settings.engine).await?,
     })
 }
 
@@ -80,7 +80,7 @@ pub async fn load_engine(settings: &Settings) -> anyhow::Result<Arc<dyn Engine>>
 pub async fn load_engines(settings: &Settings) -> anyhow::Result<Engines> {
     let full = load_engine(settings).await?;
     let baseline: Arc<dyn Engine> = match &settings.baseline {
-        Some(b) => Arc::new(MistralEngine::load(b).await?),
+        Some(b) => llm::load_local(b).await?,
         None => Arc::clone(&full),
     };
     Ok(Engines { full, baseline })

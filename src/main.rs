@@ -112,6 +112,9 @@ enum ModelsCommand {
 enum BenchCommand {
     /// Long prompts (8K–256K tokens) on a GPU against Hugging Face transformers and the FLOP floor.
     Gpu(docent::bench::GpuBenchArgs),
+    /// The CPU path against its peers in one run: the GGUF model against llama.cpp's server,
+    /// PDF parsing against pdftotext, the search index against SQLite FTS5.
+    Cpu(docent::bench::CpuBenchArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -131,7 +134,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DOCENT_LOG")
-                .unwrap_or_else(|_| "info,mistralrs_core=warn,actix_web=info".into()),
+                .unwrap_or_else(|_| "info,mistralrs_core=warn,llama-cpp-2=warn,actix_web=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -279,6 +282,10 @@ async fn run(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
             eprintln!("wrote {}", out.join("report.html").display());
         }
         Command::Bench(BenchCommand::Gpu(args)) => docent::bench::gpu::run(args, tensor_parallel).await?,
+        Command::Bench(BenchCommand::Cpu(args)) => {
+            let settings = Settings::resolve(&cli.engine, &ServeArgs::default())?;
+            docent::bench::cpu::run(args, &settings).await?;
+        }
         Command::Models(ModelsCommand::ConvertBaichuan2 { src, dst }) => {
             let start = std::time::Instant::now();
             let done =

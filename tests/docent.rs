@@ -39,3 +39,6 @@ mod openai;
 
 #[path = "docent/eval.rs"]
 mod eval;
+
+#[path = "docent/cpu_engine.rs"]
+mod cpu_engine;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::report::{gib, Report, Summary};
 use crate::llm::checkpoint::Qwen3Shape;
-use crate::llm::{DTypeChoice, MistralEngine, MistralSettings, TimedCompletion};
+use crate::llm::{DTypeChoice, LocalSettings, MistralEngine, Runtime, TimedCompletion};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct GpuBenchArgs {
@@ -91,7 +91,7 @@ fn fitted_lengths(args: &GpuBenchArgs, shape: &Qwen3Shape) -> Vec<usize> {
 }
 
 /// The engine settings of a run; tensor-parallel workers load the model with the same ones.
-pub fn engine_settings(args: &GpuBenchArgs, tensor_parallel: usize) -> anyhow::Result<MistralSettings> {
+pub fn engine_settings(args: &GpuBenchArgs, tensor_parallel: usize) -> anyhow::Result<LocalSettings> {
     let shape = Qwen3Shape::from_config(&args.model.join("config.json"))?;
     let Some(longest) = fitted_lengths(args, &shape).into_iter().max() else { bail!("--lengths is empty") };
     let sequences = args.concurrent.max(1);
@@ -99,7 +99,8 @@ pub fn engine_settings(args: &GpuBenchArgs, tensor_parallel: usize) -> anyhow::R
     // while later ones prefill), or for the longest prompt and its answer alone.
     let kv_cache_tokens =
         if args.concurrent > 0 { sequences * shape.max_positions } else { longest + args.decode_tokens + 64 };
-    Ok(MistralSettings {
+    Ok(LocalSettings {
+        runtime: Runtime::MistralRs,
         model: args.model.clone(),
         dtype: DTypeChoice::Auto,
         max_context: None,

@@ -207,6 +207,10 @@ pub struct Citation {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: usize,
+    /// Of the prompt tokens, those read from the cache of an earlier request on the same
+    /// document instead of computed again; absent when the engine does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<usize>,
     pub completion_tokens: usize,
 }
 

@@ -1,7 +1,7 @@
 //! The in-process engine: mistral.rs loading a local GGUF file or a local
 //! safetensors directory (e.g. a Qwen3-4B-Instruct-2507 download).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
 use async_trait::async_trait;
@@ -16,38 +16,7 @@ use mistralrs::{
     TextModelBuilder,
 };
 
-use super::{Engine, GenOutput, GenRequest};
-
-/// Activation dtype. `Auto` lets mistral.rs choose (BF16/F16 on GPU, F16 on
-/// CPU); on CPU, F32 is about 5x faster because candle's F16 CPU matmuls are
-/// not vectorised, so `Auto` on CPU resolves to F32 here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum DTypeChoice {
-    Auto,
-    F32,
-    F16,
-    Bf16,
-}
-
-#[derive(Debug, Clone)]
-pub struct MistralSettings {
-    /// A `.gguf` file, or a directory with `config.json` and safetensors weights.
-    pub model: PathBuf,
-    pub dtype: DTypeChoice,
-    /// Cap on prompt plus output tokens; the model's own limit when `None`.
-    pub max_context: Option<usize>,
-    pub force_cpu: bool,
-    pub max_num_seqs: usize,
-    /// Tokens of key/value cache PagedAttention reserves on a GPU, shared by all running
-    /// sequences; it also caps one sequence's context there.
-    pub kv_cache_tokens: usize,
-    /// Keep the KV blocks of recent prompts for reuse (a second question on the same document
-    /// skips its prefill).
-    pub prefix_cache: bool,
-    /// GPUs the model is split over by tensor parallelism (NCCL); 1 runs it on one device.
-    pub tensor_parallel: usize,
-}
+use super::{DTypeChoice, Engine, GenOutput, GenRequest, LocalSettings};
 
 /// One 256K-token Qwen3-4B sequence (36 GiB of bf16 KV cache).
 pub const DEFAULT_KV_CACHE_TOKENS: usize = 262_144;
@@ -87,7 +56,7 @@ async fn grammar_stop_ids(model: &Model) -> Vec<u32> {
 }
 
 impl MistralEngine {
-    pub async fn load(settings: &MistralSettings) -> anyhow::Result<Self> {
+    pub async fn load(settings: &LocalSettings) -> anyhow::Result<Self> {
         let path = &settings.model;
         if !path.exists() {
             bail!("model not found at {} (run scripts/fetch-models.sh, or pass --model)", path.display());
@@ -168,7 +137,7 @@ async fn load_gguf(
     path: &Path,
     dtype: ModelDType,
     paged: Option<PagedAttentionConfig>,
-    settings: &MistralSettings,
+    settings: &LocalSettings,
 ) -> anyhow::Result<Model> {
     let dir = path.parent().map_or_else(|| ".".to_owned(), |d| d.to_string_lossy().into_owned());
     let file =
@@ -239,6 +208,8 @@ impl Engine for MistralEngine {
         Ok(GenOutput {
             text,
             prompt_tokens: usage.prompt_tokens,
+            // mistral.rs 0.8.1 reuses cached prefixes without reporting how many tokens.
+            cached_tokens: None,
             completion_tokens: usage.completion_tokens,
             prefill_ms: secs_to_ms(usage.total_prompt_time_sec),
             decode_ms: secs_to_ms(usage.total_completion_time_sec),

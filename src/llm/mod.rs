@@ -4,14 +4,19 @@
 pub mod baichuan;
 pub mod checkpoint;
 pub mod gbnf;
+mod llama;
 mod mistral;
 mod openai;
 pub mod sentencepiece;
 pub mod tensors;
 mod weights;
 
-pub use mistral::{DTypeChoice, MistralEngine, MistralSettings, TimedCompletion, DEFAULT_KV_CACHE_TOKENS};
+pub use llama::{cpu_threads, LlamaEngine};
+pub use mistral::{MistralEngine, TimedCompletion, DEFAULT_KV_CACHE_TOKENS};
 pub use openai::{ConstraintDialect, OpenAiEngine, OpenAiSettings};
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -25,10 +30,40 @@ pub struct GenRequest {
     pub max_tokens: usize,
 }
 
+/// What an engine reports while it answers: how far the prompt's prefill has come, then the
+/// answer's text as it is decoded. Engines that cannot tell (mistral.rs, remote servers) report
+/// nothing until the answer is complete.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Progress {
+    /// `done` of the prompt's `total` tokens are in the model's cache (computed, or kept from an
+    /// earlier request on the same document).
+    Prefill { done: usize, total: usize },
+    /// The next piece of the model's answer as written (citation markers included).
+    Text { text: String },
+}
+
+pub type ProgressSender = tokio::sync::mpsc::UnboundedSender<Progress>;
+
+tokio::task_local! {
+    /// Where an engine call made in this task reports its progress, when a client follows it (a
+    /// streamed analysis). Task-local, so the service and the pipelines pass it on without
+    /// knowing of it.
+    pub static PROGRESS: ProgressSender;
+}
+
+/// The progress channel of the task this runs in, if it has one.
+pub fn progress_sender() -> Option<ProgressSender> {
+    PROGRESS.try_with(Clone::clone).ok()
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct GenOutput {
     pub text: String,
     pub prompt_tokens: usize,
+    /// Of `prompt_tokens`, those whose keys and values an earlier request left in the cache;
+    /// `None` when the engine does not say.
+    pub cached_tokens: Option<usize>,
     pub completion_tokens: usize,
     pub prefill_ms: u64,
     pub decode_ms: u64,
@@ -45,4 +80,53 @@ pub trait Engine: Send + Sync {
     /// Tokens of the full prompt `req` would send, chat template included.
     async fn count_prompt_tokens(&self, req: &GenRequest) -> anyhow::Result<usize>;
     async fn generate(&self, req: GenRequest) -> anyhow::Result<GenOutput>;
+}
+
+/// Activation dtype. `Auto` lets mistral.rs choose (BF16/F16 on GPU, F16 on
+/// CPU); on CPU, F32 is about 5x faster because candle's F16 CPU matmuls are
+/// not vectorised, so `Auto` on CPU resolves to F32 here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DTypeChoice {
+    Auto,
+    F32,
+    F16,
+    Bf16,
+}
+
+/// Which in-process library runs a local model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// mistral.rs: safetensors directories and GGUF files, on GPU (PagedAttention) or CPU.
+    MistralRs,
+    /// llama.cpp: GGUF files on CPU, several times faster there (README "CPU speed").
+    LlamaCpp,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalSettings {
+    pub runtime: Runtime,
+    /// A `.gguf` file, or a directory with `config.json` and safetensors weights.
+    pub model: PathBuf,
+    pub dtype: DTypeChoice,
+    /// Cap on prompt plus output tokens; the model's own limit when `None`.
+    pub max_context: Option<usize>,
+    pub force_cpu: bool,
+    pub max_num_seqs: usize,
+    /// Tokens of key/value cache PagedAttention reserves on a GPU, shared by all running
+    /// sequences; it also caps one sequence's context there.
+    pub kv_cache_tokens: usize,
+    /// Keep the KV blocks of recent prompts for reuse (a second question on the same document
+    /// skips its prefill).
+    pub prefix_cache: bool,
+    /// GPUs the model is split over by tensor parallelism (NCCL); 1 runs it on one device.
+    pub tensor_parallel: usize,
+}
+
+/// Load a local model with the runtime its settings name.
+pub async fn load_local(settings: &LocalSettings) -> anyhow::Result<Arc<dyn Engine>> {
+    Ok(match settings.runtime {
+        Runtime::MistralRs => Arc::new(MistralEngine::load(settings).await?),
+        Runtime::LlamaCpp => Arc::new(LlamaEngine::load(settings).await?),
+    })
 }

@@ -170,6 +170,9 @@ impl OpenAiEngine {
         Ok(GenOutput {
             text: text.to_owned(),
             prompt_tokens: count("/usage/prompt_tokens"),
+            cached_tokens: at(&value, "/usage/prompt_tokens_details/cached_tokens")
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok()),
             completion_tokens: count("/usage/completion_tokens"),
             prefill_ms,
             decode_ms,

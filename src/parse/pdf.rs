@@ -42,22 +42,54 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<(Vec<S
     if page_numbers.is_empty() {
         return Err(AppError::new(ErrorCode::PdfCorrupt, "the PDF has no pages"));
     }
-    let mut pages = Vec::with_capacity(page_numbers.len());
+    // Pages in parallel, a contiguous run per core: a 183-page report parses in about half the time
+    // on two cores (`docent bench cpu`).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, page_numbers.len());
+    let per_thread = page_numbers.len().div_ceil(threads);
+    let extracted: Vec<Result<String, String>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = page_numbers
+            .chunks(per_thread)
+            .map(|run| (run.len(), scope.spawn(|| run.iter().map(|&n| extract_page(&doc, n)).collect::<Vec<_>>())))
+            .collect();
+        runs.into_iter()
+            .flat_map(|(len, run)| {
+                run.join().unwrap_or_else(|_| vec![Err("the extraction thread stopped".to_owned()); len])
+            })
+            .collect()
+    });
+    if extracted.iter().all(Result::is_err) {
+        return Err(AppError::new(
+            ErrorCode::PdfCorrupt,
+            "the PDF could not be parsed: the parser stopped on malformed content on every page",
+        ));
+    }
+    let mut pages = Vec::with_capacity(extracted.len());
     let mut warnings = Vec::new();
-    for number in page_numbers {
+    for (number, page) in page_numbers.iter().zip(extracted) {
+        match page {
+            Ok(text) => pages.push(text),
+            Err(e) => {
+                tracing::warn!(page = number, error = %e, "page extraction failed");
+                warnings.push(format!("page {number}: text could not be extracted"));
+                pages.push(String::new());
+            }
+        }
+    }
+    Ok((pages, warnings))
+}
+
+/// One page's text. pdf-extract panics on some malformed content: that page is lost, with a
+/// warning, and the rest of the document is kept.
+fn extract_page(doc: &lopdf::Document, number: u32) -> Result<String, String> {
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut text = String::new();
         let outcome = {
             let mut out = pdf_extract::PlainTextOutput::new(&mut text);
-            pdf_extract::output_doc_page(&doc, &mut out, number)
+            pdf_extract::output_doc_page(doc, &mut out, number)
         };
-        if let Err(e) = outcome {
-            tracing::warn!(page = number, error = %e, "page extraction failed");
-            warnings.push(format!("page {number}: text could not be extracted"));
-            text.clear();
-        }
-        pages.push(text);
-    }
-    Ok((pages, warnings))
+        outcome.map(|()| text).map_err(|e| e.to_string())
+    }));
+    run.unwrap_or_else(|_| Err("the parser stopped on malformed content".to_owned()))
 }
 
 fn classify_load_error(e: &lopdf::Error) -> AppError {

@@ -82,6 +82,9 @@ impl Chunked {
         let labels = cite::labels(segments.len());
         let out = self.engine.generate(request).await.map_err(engine_failed)?;
         tally.usage.prompt_tokens += out.prompt_tokens;
+        if let Some(n) = out.cached_tokens {
+            *tally.usage.cached_tokens.get_or_insert(0) += n;
+        }
         tally.usage.completion_tokens += out.completion_tokens;
         tally.prefill_ms += out.prefill_ms;
         tally.decode_ms += out.decode_ms;

@@ -73,7 +73,11 @@ impl Pipeline for FullContext {
             model: self.engine.model_name().to_owned(),
             answer,
             citations,
-            usage: Usage { prompt_tokens: out.prompt_tokens, completion_tokens: out.completion_tokens },
+            usage: Usage {
+                prompt_tokens: out.prompt_tokens,
+                cached_tokens: out.cached_tokens,
+                completion_tokens: out.completion_tokens,
+            },
             timings: Timings { prefill_ms: out.prefill_ms, decode_ms: out.decode_ms, total_ms },
             retrieval: None,
         })

@@ -5,14 +5,15 @@
 use docent::config::{EngineArgs, ServeArgs, Settings};
 use docent::domain::{PipelineKind, Task};
 use docent::llm::baichuan::{convert_baichuan2, ConvertError};
-use docent::llm::{DTypeChoice, GenRequest, MistralEngine, MistralSettings};
+use docent::llm::{DTypeChoice, GenRequest, LocalSettings, MistralEngine, Runtime};
 use docent::pipeline::TaskSpec;
 use docent::service::ChunkedModel;
 
 use crate::common::baichuan2::{fixture_dir, tokenizer_model, Reading, Reference, TinyBaichuan2};
 
-fn engine_settings(dir: &std::path::Path) -> MistralSettings {
-    MistralSettings {
+fn engine_settings(dir: &std::path::Path) -> LocalSettings {
+    LocalSettings {
+        runtime: Runtime::MistralRs,
         model: dir.to_owned(),
         dtype: DTypeChoice::F32,
         max_context: None,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use docent::domain::{PageSpan, Task};
 use docent::llm::checkpoint::{write_random_qwen3, Qwen3Shape};
-use docent::llm::{DTypeChoice, Engine, MistralEngine, MistralSettings};
+use docent::llm::{DTypeChoice, Engine, LocalSettings, MistralEngine, Runtime};
 use docent::pipeline::{DocInput, FullContext, Pipeline, TaskSpec};
 
 #[actix_web::test]
@@ -18,7 +18,8 @@ async fn a_qwen3_safetensors_directory_loads_and_answers_through_the_pipeline() 
     let dir = tmp.path().join("tiny-qwen3");
     write_random_qwen3(&dir, &Qwen3Shape::TINY, &tokenizer_dir, 1).unwrap();
 
-    let settings = MistralSettings {
+    let settings = LocalSettings {
+        runtime: Runtime::MistralRs,
         model: dir.clone(),
         dtype: DTypeChoice::Auto,
         max_context: None,
