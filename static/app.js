@@ -12,9 +12,97 @@
     span.scrollIntoView({ behavior: "smooth", block: "center" });
     history.replaceState(null, "", "#" + link.dataset.anchor);
   });
+  // An analysis streams: the prompt's prefill as a progress bar with an estimate of what is left,
+  // then the answer as the model writes it; the finished analysis replaces the page. Without
+  // fetch streaming the form posts as usual (the handler below says it is busy).
+  var live = document.getElementById("live");
+  var streams = !!(window.fetch && window.ReadableStream && window.TextDecoder && live);
+  var secs = function (ms) { return Math.max(0, Math.round(ms / 1000)) + " s"; };
+  document.querySelectorAll("form[data-stream]").forEach(function (form) {
+    form.addEventListener("submit", function (ev) {
+      if (!streams) return;
+      ev.preventDefault();
+      var data = new FormData(form);
+      var choice = data.get("pipeline") || "full";
+      var body = { task: data.get("task"), pipeline: choice === "full" ? "full" : "chunked" };
+      if (choice === "chunked_same") body.chunked_model = "same";
+      if (data.get("question")) body.question = data.get("question");
+      var progress = document.getElementById("live-progress");
+      var status = document.getElementById("live-status");
+      var text = document.getElementById("live-text");
+      var buttons = document.querySelectorAll(".actions button");
+      buttons.forEach(function (b) { b.disabled = true; });
+      live.hidden = false;
+      live.setAttribute("aria-busy", "true");
+      text.textContent = "";
+      progress.removeAttribute("value");
+      status.textContent = "Sending the request…";
+      var started = Date.now(), first = null, draft = "";
+      var fail = function (message) {
+        status.textContent = message;
+        live.setAttribute("aria-busy", "false");
+        buttons.forEach(function (b) { b.disabled = false; });
+      };
+      var handle = function (name, d) {
+        if (name === "prefill") {
+          progress.max = d.total;
+          progress.value = d.done;
+          if (first === null) first = d;
+          var left = "";
+          if (d.done > first.done && d.done < d.total) {
+            var rate = (d.done - first.done) / Math.max(1, d.elapsed_ms - first.elapsed_ms);
+            left = ", about " + secs((d.total - d.done) / rate) + " left";
+          }
+          status.textContent = "Reading the document: " + d.done + " of " + d.total + " tokens, " + secs(d.elapsed_ms) + left;
+        } else if (name === "text") {
+          progress.value = progress.max;
+          draft += d.text;
+          // The markers become citations once the answer is checked (one may be half written).
+          text.textContent = draft.replace(/ ?\[S\d+\]/g, "").replace(/ ?\[S?\d*$/, "");
+          status.textContent = "Writing the answer… " + secs(Date.now() - started);
+        } else if (name === "analysis") {
+          status.textContent = "Checking citations done; opening the answer.";
+          window.location.assign("/analyses/" + d.id);
+        } else if (name === "error") {
+          fail(d.code + ": " + d.message);
+        }
+      };
+      fetch(form.dataset.stream, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "text/event-stream" },
+        body: JSON.stringify(body)
+      }).then(function (resp) {
+        if (!resp.ok) {
+          return resp.json().then(function (e) { fail(e.error.code + ": " + e.error.message); }, function () { fail("HTTP " + resp.status); });
+        }
+        var reader = resp.body.getReader();
+        var decoder = new TextDecoder();
+        var buffer = "";
+        var pump = function () {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) return;
+            buffer += decoder.decode(chunk.value, { stream: true });
+            var frames = buffer.split("\n\n");
+            buffer = frames.pop();
+            frames.forEach(function (frame) {
+              var name = "message", payload = "";
+              frame.split("\n").forEach(function (line) {
+                if (line.indexOf("event: ") === 0) name = line.slice(7);
+                else if (line.indexOf("data: ") === 0) payload += line.slice(6);
+              });
+              if (payload) handle(name, JSON.parse(payload));
+            });
+            return pump();
+          });
+        };
+        return pump();
+      }).catch(function (e) { fail("The connection failed: " + e); });
+    });
+  });
   // Long requests: say what is happening and how long it has taken.
   document.querySelectorAll("form[data-busy]").forEach(function (form) {
-    form.addEventListener("submit", function () {
+    form.addEventListener("submit", function (ev) {
+      if (ev.defaultPrevented) return;
       var note = document.querySelector(".busy") || form.appendChild(document.createElement("p"));
       var started = Date.now();
       note.hidden = false;

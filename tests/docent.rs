@@ -42,3 +42,6 @@ mod eval;
 
 #[path = "docent/cpu_engine.rs"]
 mod cpu_engine;
+
+#[path = "docent/streaming.rs"]
+mod streaming;

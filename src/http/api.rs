@@ -1,13 +1,15 @@
 //! JSON endpoints of API v1.
 
 use actix_multipart::Multipart;
-use actix_web::{http::header, web, HttpResponse};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::batches::sse;
 use super::{upload, State};
 use crate::domain::{PipelineKind, Task};
 use crate::error::{AppError, AppResult, ErrorCode};
+use crate::llm::Progress;
 use crate::pipeline::TaskSpec;
 use crate::service::ChunkedModel;
 
@@ -93,13 +95,76 @@ struct SearchQuery {
 
 async fn create_analysis(
     state: State,
+    request: HttpRequest,
     id: web::Path<String>,
     body: web::Json<AnalysisRequest>,
 ) -> AppResult<HttpResponse> {
     let req = body.into_inner();
     let spec = TaskSpec { task: req.task, question: req.question };
+    let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if accept.contains("text/event-stream") {
+        return stream_analysis(&state, id.into_inner(), req.pipeline, spec, req.chunked_model).await;
+    }
     let analysis = state.docent.analyze(&id, req.pipeline, spec, req.chunked_model).await?;
     Ok(HttpResponse::Ok().insert_header((header::LOCATION, format!("/api/v1/analyses/{}", analysis.id))).json(analysis))
+}
+
+/// One analysis as server-sent events: `prefill` (`{done, total, elapsed_ms}`: prompt tokens in the
+/// model's cache so far) while the engine reads the document, `text` (`{text}`) as the answer is
+/// written, then `analysis` (the stored Analysis, as the JSON endpoint returns it) or `error`
+/// (`{code, message}`). An engine that cannot report progress sends only the last event. The
+/// analysis is stored whether or not the client is still listening.
+async fn stream_analysis(
+    state: &State,
+    id: String,
+    kind: PipelineKind,
+    spec: TaskSpec,
+    model: ChunkedModel,
+) -> AppResult<HttpResponse> {
+    // A missing document is a plain 404, before the stream starts.
+    state.docent.document(&id).await?;
+    let docent = state.docent.clone();
+    let (frames, outbox) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let frame = |p: Progress| {
+            let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            match p {
+                Progress::Prefill { done, total } => {
+                    sse("prefill", &json!({"done": done, "total": total, "elapsed_ms": elapsed_ms}))
+                }
+                Progress::Text { text } => sse("text", &json!({"text": text})),
+            }
+        };
+        let (tx, mut progress) = tokio::sync::mpsc::unbounded_channel();
+        let work = crate::llm::PROGRESS.scope(tx, async move { docent.analyze(&id, kind, spec, model).await });
+        tokio::pin!(work);
+        let result = loop {
+            tokio::select! {
+                Some(p) = progress.recv() => { let _ = frames.send(frame(p)); }
+                result = &mut work => break result,
+            }
+        };
+        while let Ok(p) = progress.try_recv() {
+            let _ = frames.send(frame(p));
+        }
+        let last = match result {
+            Ok(analysis) => sse("analysis", &analysis),
+            Err(e) => {
+                super::log_error(&e);
+                sse("error", &json!({"code": e.code.as_str(), "message": e.message}))
+            }
+        };
+        let _ = frames.send(last);
+    });
+    let stream = futures_util::stream::unfold(outbox, |mut outbox| async move {
+        outbox.recv().await.map(|f| (Ok::<_, actix_web::Error>(web::Bytes::from(f)), outbox))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
 }
 
 async fn list_analyses(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {

@@ -229,7 +229,8 @@ async fn batch_events(state: State, id: web::Path<String>) -> AppResult<HttpResp
         .streaming(stream))
 }
 
-fn sse(name: &str, data: &impl serde::Serialize) -> String {
+/// One server-sent event.
+pub(super) fn sse(name: &str, data: &impl serde::Serialize) -> String {
     format!("event: {name}\ndata: {}\n\n", serde_json::to_string(data).unwrap_or_default())
 }
 

@@ -64,7 +64,7 @@ impl ResponseError for AppError {
 }
 
 /// The log gets the cause chain; the client only the code and message.
-fn log_error(e: &AppError) {
+pub(super) fn log_error(e: &AppError) {
     match (&e.cause, e.code.status() >= 500) {
         (Some(cause), true) => tracing::error!(code = e.code.as_str(), cause = %format!("{cause:#}"), "{}", e.message),
         (Some(cause), false) => tracing::info!(code = e.code.as_str(), cause = %format!("{cause:#}"), "{}", e.message),
