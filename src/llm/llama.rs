@@ -31,6 +31,10 @@ use super::{Engine, GenOutput, GenRequest, LocalSettings, Progress, ProgressSend
 /// reported every few seconds on a CPU at no cost in speed.
 const BATCH: usize = 512;
 
+/// The context (prompt and answer) when --max-context does not say: 32K tokens, the default
+/// model's own, whose KV cache takes 384 MiB.
+const CPU_CONTEXT: usize = 32_768;
+
 /// llama.cpp's backend may be initialised once per process; every engine shares it.
 fn backend() -> anyhow::Result<&'static LlamaBackend> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
@@ -101,7 +105,9 @@ impl LlamaEngine {
         let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
             .map_err(|e| anyhow!("loading {}: {e}", path.display()))?;
         let native = usize::try_from(model.n_ctx_train()).unwrap_or(4096);
-        let context_limit = max_context.map_or(native, |m| m.min(native));
+        // llama.cpp allocates the whole KV cache up front: a 256K-token model would take tens of
+        // GiB of RAM, so a larger context than CPU_CONTEXT is asked for with --max-context.
+        let context_limit = max_context.unwrap_or(CPU_CONTEXT).min(native);
         let template = model
             .chat_template(None)
             .map_err(|e| anyhow!("{} has no chat template llama.cpp can apply: {e}", path.display()))?;
@@ -229,7 +235,10 @@ fn serve(mut ctx: LlamaContext<'_>, model: &LlamaModel, inbox: &mpsc::Receiver<J
         if job.reply.is_closed() {
             continue;
         }
-        let result = decode(&mut ctx, model, &mut cached, &mut job);
+        // llama-cpp-2 asserts in places; a panic fails this job, not every later one.
+        let run =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(&mut ctx, model, &mut cached, &mut job)));
+        let result = run.unwrap_or_else(|_| Err(anyhow!("llama.cpp stopped on an internal error")));
         if result.is_err() {
             // The cache's contents are no longer known.
             ctx.clear_kv_cache();
