@@ -80,5 +80,7 @@ export CANDLE_FLASH_ATTN_BUILD_DIR="${CANDLE_FLASH_ATTN_BUILD_DIR:-$cuda_home/fl
 mkdir -p "$CANDLE_FLASH_ATTN_BUILD_DIR"
 export CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-$(nproc)}"
 
+# PDF.js for the original-page view, embedded by the build (build.rs).
+scripts/fetch-pdfjs.sh
 cargo build --release --locked --features "$features"
 echo "built $CARGO_TARGET_DIR/release/docent (features: $features, sm_$CUDA_COMPUTE_CAP)"

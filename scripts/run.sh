@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 export DOCENT_MODELS_DIR="${DOCENT_MODELS_DIR:-$PWD/models}"
 scripts/fetch-models.sh "$DOCENT_MODELS_DIR"
 scripts/build-deps.sh
+scripts/fetch-pdfjs.sh
 cargo run --release --locked -- serve "$@"

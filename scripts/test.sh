@@ -13,4 +13,6 @@ export DOCENT_LLAMA_SERVER
 # The build's CMake and libclang (llama.cpp); the page tests drive Debian's Chromium through
 # chromedriver; the CPU benchmark's test compares the PDF parser with poppler's pdftotext.
 scripts/build-deps.sh chromium=chromium chromedriver=chromium-driver pdftotext=poppler-utils
+# PDF.js for the original-page view, embedded at build time (the browser test draws a page).
+scripts/fetch-pdfjs.sh
 cargo test --release --locked "$@"

@@ -12,6 +12,23 @@
     span.scrollIntoView({ behavior: "smooth", block: "center" });
     history.replaceState(null, "", "#" + link.dataset.anchor);
   });
+  // Pointing at a sentence of an answer (or moving the keyboard focus into it) highlights every
+  // span it cites.
+  var spansOf = function (sentence) {
+    return Array.prototype.map.call(sentence.querySelectorAll("a.cite"), function (a) {
+      return document.getElementById(a.dataset.anchor);
+    }).filter(Boolean);
+  };
+  var hover = function (ev, on) {
+    var sentence = ev.target.closest && ev.target.closest("li.sentence");
+    if (!sentence) return;
+    spansOf(sentence).forEach(function (m) { m.classList.toggle("hover", on); });
+    sentence.classList.toggle("hover", on);
+  };
+  document.addEventListener("mouseover", function (ev) { hover(ev, true); });
+  document.addEventListener("mouseout", function (ev) { hover(ev, false); });
+  document.addEventListener("focusin", function (ev) { hover(ev, true); });
+  document.addEventListener("focusout", function (ev) { hover(ev, false); });
   // An analysis streams: the prompt's prefill as a progress bar with an estimate of what is left,
   // then the answer as the model writes it; the finished analysis replaces the page. Without
   // fetch streaming the form posts as usual (the handler below says it is busy).

@@ -24,6 +24,15 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const APP_JS: &str = include_str!("../../static/app.js");
+const VIEWER_JS: &str = include_str!("../../static/viewer.mjs");
+/// PDF.js, when scripts/fetch-pdfjs.sh vendored it before the build (see build.rs).
+#[cfg(docent_pdfjs)]
+const PDFJS: Option<(&str, &str)> = Some((
+    include_str!("../../static/vendor/pdfjs/pdf.min.mjs"),
+    include_str!("../../static/vendor/pdfjs/pdf.worker.min.mjs"),
+));
+#[cfg(not(docent_pdfjs))]
+const PDFJS: Option<(&str, &str)> = None;
 
 pub fn templates() -> anyhow::Result<tera::Tera> {
     let mut tera = tera::Tera::default();
@@ -42,7 +51,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/analyses/{id}", web::get().to(analysis_page))
         .route("/comparisons/{id}", web::get().to(comparison_page))
         .route("/static/style.css", web::get().to(|| async { asset("text/css", STYLE_CSS) }))
-        .route("/static/app.js", web::get().to(|| async { asset("text/javascript", APP_JS) }));
+        .route("/static/app.js", web::get().to(|| async { asset("text/javascript", APP_JS) }))
+        .route("/static/viewer.mjs", web::get().to(|| async { asset("text/javascript", VIEWER_JS) }))
+        .route("/documents/{id}/original", web::get().to(original));
+    if let Some((library, worker)) = PDFJS {
+        cfg.route(
+            "/static/vendor/pdfjs/pdf.min.mjs",
+            web::get().to(move || async move { asset("text/javascript", library) }),
+        )
+        .route(
+            "/static/vendor/pdfjs/pdf.worker.min.mjs",
+            web::get().to(move || async move { asset("text/javascript", worker) }),
+        );
+    }
+}
+
+/// The uploaded file as it came, for the original-page view and for download. Never rendered
+/// as a page of this site: a sandbox policy and no type sniffing.
+async fn original(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let (doc, bytes) = state.docent.original(&id).await?;
+    let name: String =
+        doc.filename.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
+    Ok(HttpResponse::Ok()
+        .content_type(doc.media_type.as_str())
+        .insert_header((header::CONTENT_DISPOSITION, format!("inline; filename=\"{name}\"")))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, "sandbox"))
+        .body(bytes))
 }
 
 fn asset(mime: &str, body: &'static str) -> HttpResponse {
@@ -189,6 +224,8 @@ struct AnalysisRow<'a> {
     created_at: &'a str,
     valid: usize,
     total: usize,
+    /// The answer's sentences, for the history of questions on the document page.
+    sentences: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -232,6 +269,7 @@ async fn document_with(state: &State, id: &str, error: Option<&AppError>) -> App
                 created_at: a.created_at.get(..19).unwrap_or(&a.created_at),
                 valid: a.citations.iter().filter(|c| c.valid).count(),
                 total: a.citations.len(),
+                sentences: a.answer.sentences.iter().map(|s| s.text.as_str()).collect(),
             })
             .collect(),
         error: error.map(ErrorView::from),
@@ -307,6 +345,8 @@ struct AnswerView<'a> {
 #[derive(Serialize)]
 struct AnalysisView<'a> {
     doc: DocRow<'a>,
+    /// Draw the original PDF page beside the text (a PDF, and PDF.js in this build).
+    original_viewer: bool,
     task: &'a str,
     question: Option<&'a str>,
     answer: AnswerView<'a>,
@@ -374,6 +414,7 @@ async fn analysis_page(state: State, id: web::Path<String>) -> AppResult<HttpRes
     let mut marks = Vec::new();
     add_marks(&mut marks, &a, "");
     let view = AnalysisView {
+        original_viewer: PDFJS.is_some() && doc.media_type == crate::parse::MediaType::Pdf.as_mime(),
         doc: DocRow::from(&doc),
         task: task_name(a.task),
         question: a.question.as_deref(),

@@ -25,6 +25,11 @@ impl MediaType {
         }
     }
 
+    /// The type a stored document's `media_type` names.
+    pub fn from_mime(mime: &str) -> Option<Self> {
+        [Self::Pdf, Self::PlainText, Self::Markdown].into_iter().find(|m| m.as_mime() == mime)
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             MediaType::Pdf => "pdf",

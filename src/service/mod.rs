@@ -211,6 +211,17 @@ impl Docent {
         self.blocking(move |s| s.get_document(&id)).await?.ok_or_else(document_not_found)
     }
 
+    /// A stored document's original file, with its metadata.
+    pub async fn original(&self, id: &str) -> AppResult<(Document, Vec<u8>)> {
+        let doc = self.document(id).await?;
+        let extension = crate::parse::MediaType::from_mime(&doc.media_type)
+            .map_or("bin", crate::parse::MediaType::extension)
+            .to_owned();
+        let owned = id.to_owned();
+        let bytes = self.blocking(move |s| s.get_original(&owned, &extension)).await?;
+        Ok((doc, bytes))
+    }
+
     pub async fn text(&self, id: &str) -> AppResult<DocText> {
         let id = id.to_owned();
         self.blocking(move |s| match s.get_pages(&id)? {

@@ -109,6 +109,11 @@ impl Store {
         Ok(stmt.query_row([id], row_to_document).optional()?)
     }
 
+    /// The uploaded file as it came, `extension` as stored with it.
+    pub fn get_original(&self, id: &str, extension: &str) -> anyhow::Result<Vec<u8>> {
+        Ok(fs::read(self.doc_dir(id).join(format!("original.{extension}")))?)
+    }
+
     pub fn get_text(&self, id: &str) -> anyhow::Result<String> {
         Ok(fs::read_to_string(self.doc_dir(id).join("text.txt"))?)
     }

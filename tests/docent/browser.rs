@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::browser::Browser;
-use crate::common::{client, corpus, TestServer};
+use crate::common::{client, corpus, read_corpus, TestServer};
 
 async fn flow(b: &Browser, s: &TestServer) -> anyhow::Result<()> {
     b.goto(&s.url("/")).await?;
@@ -51,6 +51,56 @@ async fn flow(b: &Browser, s: &TestServer) -> anyhow::Result<()> {
     );
     let invalid = b.eval("return document.querySelectorAll('a.cite.invalid').length").await?;
     anyhow::ensure!(invalid.as_u64() == Some(1), "the unsupported citation is not marked invalid");
+
+    // Pointing at a sentence highlights all the spans it cites, and only while it is pointed at.
+    let hover = b
+        .eval(
+            "const s = document.querySelectorAll('li.sentence')[0]; \
+             s.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})); \
+             const want = [...new Set([...s.querySelectorAll('a.cite')].map(a => a.dataset.anchor))].sort(); \
+             const got = [...document.querySelectorAll('mark.span.hover')].map(m => m.id).sort(); \
+             s.dispatchEvent(new MouseEvent('mouseout', {bubbles: true})); \
+             return [want, got, document.querySelectorAll('mark.span.hover').length]",
+        )
+        .await?;
+    anyhow::ensure!(
+        hover[0] == hover[1] && hover[0].as_array().is_some_and(|a| !a.is_empty()) && hover[2] == 0,
+        "hovering the first sentence highlighted {} for its spans {} ({} left after)",
+        hover[1],
+        hover[0],
+        hover[2]
+    );
+
+    // The original PDF page of the clicked citation, drawn by the vendored PDF.js.
+    let doc_id = analysis["document_id"].as_str().unwrap_or_default();
+    let original = client().get(s.url(&format!("/documents/{doc_id}/original"))).send().await?;
+    anyhow::ensure!(original.headers()["content-type"] == "application/pdf", "{:?}", original.headers());
+    anyhow::ensure!(original.headers()["content-security-policy"] == "sandbox", "{:?}", original.headers());
+    anyhow::ensure!(
+        original.bytes().await?.as_ref() == read_corpus("bitcoin.pdf").as_slice(),
+        "not the uploaded bytes"
+    );
+    b.click("#original summary").await?;
+    let want = first["page"].to_string();
+    let started = std::time::Instant::now();
+    let drawn = loop {
+        let state = b
+            .eval(
+                "const c = document.getElementById('original-canvas'); \
+                 if (!c.dataset.page) return [null, document.getElementById('original-page').textContent]; \
+                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let ink = 0; \
+                 for (let i = 0; i < d.length; i += 4) if (d[i] < 128) ink++; \
+                 return [c.dataset.page, ink]",
+            )
+            .await?;
+        if !state[0].is_null() {
+            break state;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(20), "the original page was not drawn: {state}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    anyhow::ensure!(drawn[0] == want.as_str(), "drew page {} for a citation on page {want}", drawn[0]);
+    anyhow::ensure!(drawn[1].as_u64().unwrap_or(0) > 2000, "the drawn page has no text on it: {drawn}");
     Ok(())
 }
 

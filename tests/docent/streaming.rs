@@ -155,6 +155,15 @@ async fn page_flow(b: &Browser, s: &TestServer, id: &str) -> anyhow::Result<()> 
     let active =
         b.eval("const m = document.querySelector('mark.span.active'); return m ? m.textContent : null").await?;
     anyhow::ensure!(active == cite["quote"], "highlighted {active} but the citation quotes {}", cite["quote"]);
+
+    // The document page keeps it in its history, answer included.
+    b.goto(&s.url(&format!("/documents/{id}"))).await?;
+    let history = b.eval("return [...document.querySelectorAll('.history-answer')].map(p => p.textContent)").await?;
+    let first_sentence = analysis["answer"]["sentences"][0]["text"].as_str().unwrap_or("?");
+    anyhow::ensure!(
+        history.as_array().is_some_and(|h| h.len() == 1 && h[0].as_str().is_some_and(|t| t.contains(first_sentence))),
+        "the history shows {history}, not {first_sentence:?}"
+    );
     Ok(())
 }
 
