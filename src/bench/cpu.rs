@@ -38,6 +38,10 @@ pub struct CpuBenchArgs {
     /// Tokens decoded after each prompt.
     #[arg(long, default_value_t = 32)]
     pub decode_tokens: usize,
+    /// Runs of each length per engine, docent and the peer taking turns; the report gives the
+    /// median rate (the peer's decode rate at 16K varied from 9.3 to 14.1 tok/s between runs).
+    #[arg(long, default_value_t = 1)]
+    pub repeats: usize,
     /// The lengths mistral.rs runs too (5x slower here than llama.cpp: the long ones take many
     /// minutes); `0` skips it.
     #[arg(long, value_delimiter = ',', default_value = "1024")]
@@ -69,6 +73,20 @@ struct Rate {
 }
 
 impl Rate {
+    /// The median prefill and the median decode rate of `runs` (of one prompt length).
+    fn median(runs: &[Rate]) -> Self {
+        let middle = |f: fn(&Rate) -> f64| {
+            let mut v: Vec<f64> = runs.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+        };
+        Self {
+            prompt_tokens: runs.first().map_or(0, |r| r.prompt_tokens),
+            prefill_tok_s: middle(|r| r.prefill_tok_s),
+            decode_tok_s: middle(|r| r.decode_tok_s),
+        }
+    }
+
     fn of(t: &TimedCompletion) -> Self {
         Self {
             prompt_tokens: t.prompt_tokens,
@@ -181,31 +199,41 @@ async fn llm_part(
     }
     let prompt = |n: usize| ids.get(..n).unwrap_or_default().to_vec();
 
+    let peer = match &args.llama_server {
+        Some(server) => Some(LlamaServer::start(server, &model, context, threads).await?),
+        None => None,
+    };
     ours.timed_completion(prompt(64), 4).await.context("warm-up")?;
-    let mut docent_runs = Vec::new();
-    for &n in &args.lengths {
-        eprintln!("docent (llama.cpp): {n} tokens");
-        docent_runs.push(Rate::of(&ours.timed_completion(prompt(n), args.decode_tokens).await?));
+    if let Some(peer) = &peer {
+        peer.complete(&prompt(64), 4).await.context("peer warm-up")?;
     }
-    drop(ours);
-
-    let mut peer_runs = Vec::new();
-    let mut peer_note = String::new();
-    match &args.llama_server {
-        None => peer_note = "no peer: pass --llama-server (scripts/fetch-llama-server.sh builds it)".into(),
-        Some(server) => {
-            let peer = LlamaServer::start(server, &model, context, threads).await?;
-            peer.complete(&prompt(64), 4).await.context("peer warm-up")?;
-            for &n in &args.lengths {
-                eprintln!("llama-server: {n} tokens");
-                let run = peer.complete(&prompt(n), args.decode_tokens).await?;
-                if run.prompt_tokens != n {
-                    bail!("llama-server read {} of the {n} prompt tokens", run.prompt_tokens);
+    // Both loaded, taking turns: drift on the machine falls on both alike.
+    let (mut docent_runs, mut peer_runs) = (Vec::new(), Vec::new());
+    for &n in &args.lengths {
+        let (mut ours_n, mut peer_n) = (Vec::new(), Vec::new());
+        for run in 1..=args.repeats.max(1) {
+            eprintln!("{n} tokens, run {run}: docent (llama.cpp)");
+            ours_n.push(Rate::of(&ours.timed_completion(prompt(n), args.decode_tokens).await?));
+            if let Some(peer) = &peer {
+                eprintln!("{n} tokens, run {run}: llama-server");
+                let rate = peer.complete(&prompt(n), args.decode_tokens).await?;
+                if rate.prompt_tokens != n {
+                    bail!("llama-server read {} of the {n} prompt tokens", rate.prompt_tokens);
                 }
-                peer_runs.push(run);
+                peer_n.push(rate);
             }
         }
+        docent_runs.push(Rate::median(&ours_n));
+        if !peer_n.is_empty() {
+            peer_runs.push(Rate::median(&peer_n));
+        }
     }
+    drop((ours, peer));
+    let peer_note = if args.llama_server.is_none() {
+        "no peer: pass --llama-server (scripts/fetch-llama-server.sh builds it)"
+    } else {
+        ""
+    };
 
     let mistral_lengths: Vec<usize> = args.mistralrs_lengths.iter().copied().filter(|&n| n > 0).collect();
     let mut mistral_runs = Vec::new();
@@ -222,12 +250,14 @@ async fn llm_part(
 
     let name = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut out = format!(
-        "## Model: `{name}`, greedy, {} decoded tokens, {threads} threads\n\n\
+        "## Model: `{name}`, greedy, {} decoded tokens, {threads} threads, median of {} runs\n\n\
          Same token ids (real corpus text) for every engine; peer: llama.cpp's `llama-server` \
-         (`/completion`, prompt cache off). Ratios are docent / peer; ≥ 0.8 is the goal.\n\n\
+         (`/completion`, prompt cache off), loaded beside docent's engine, the two taking turns. \
+         Ratios are docent / peer; ≥ 0.8 is the goal.\n\n\
          | prompt tokens | docent llama.cpp prefill tok/s | peer prefill tok/s | ratio | docent decode tok/s | peer decode tok/s | ratio | mistral.rs prefill tok/s (ratio) | mistral.rs decode tok/s (ratio) |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        args.decode_tokens
+        args.decode_tokens,
+        args.repeats.max(1)
     );
     for (i, ours) in docent_runs.iter().enumerate() {
         let peer = peer_runs.get(i);
