@@ -78,7 +78,7 @@ impl Rate {
         let middle = |f: fn(&Rate) -> f64| {
             let mut v: Vec<f64> = runs.iter().map(f).collect();
             v.sort_by(f64::total_cmp);
-            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+            percentile(&v, 0.5)
         };
         Self {
             prompt_tokens: runs.first().map_or(0, |r| r.prompt_tokens),

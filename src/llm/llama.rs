@@ -131,10 +131,7 @@ impl LlamaEngine {
             serve(ctx, &worker_model, &inbox);
         })?;
         ready_rx.recv().context("the llama.cpp thread ended while starting")??;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().trim_end_matches(".gguf").to_owned())
-            .unwrap_or_else(|| path.display().to_string());
+        let name = super::model_name(path);
         tracing::info!(%name, context_limit, native, "model ready (llama.cpp)");
         Ok(Self { model, template, factory, name, context_limit, prefix_cache, jobs })
     }

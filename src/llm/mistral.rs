@@ -102,10 +102,7 @@ impl MistralEngine {
         // warning, so the cache size is part of the limit every pipeline checks first.
         let cache_cap = if paged.is_some() { settings.kv_cache_tokens } else { usize::MAX };
         let context_limit = settings.max_context.map_or(native, |m| m.min(native)).min(cache_cap);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().trim_end_matches(".gguf").to_owned())
-            .unwrap_or_else(|| path.display().to_string());
+        let name = super::model_name(path);
         let grammar_stops = grammar_stop_ids(&model).await;
         tracing::info!(%name, context_limit, native, ?grammar_stops, "model ready");
         let serial = (settings.tensor_parallel > 1).then(|| tokio::sync::Mutex::new(()));

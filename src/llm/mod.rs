@@ -123,6 +123,13 @@ pub struct LocalSettings {
     pub tensor_parallel: usize,
 }
 
+/// A local model's name as analyses show it: its file or directory name, without `.gguf`.
+fn model_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".gguf").to_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
 /// Load a local model with the runtime its settings name.
 pub async fn load_local(settings: &LocalSettings) -> anyhow::Result<Arc<dyn Engine>> {
     Ok(match settings.runtime {
