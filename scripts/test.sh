@@ -11,8 +11,10 @@ DOCENT_LLAMA_SERVER="${DOCENT_LLAMA_SERVER:-$(scripts/fetch-llama-server.sh | ta
 export DOCENT_LLAMA_SERVER
 
 # The build's CMake and libclang (llama.cpp); the page tests drive Debian's Chromium through
-# chromedriver; the CPU benchmark's test compares the PDF parser with poppler's pdftotext.
-scripts/build-deps.sh chromium=chromium chromedriver=chromium-driver pdftotext=poppler-utils
+# chromedriver; the CPU benchmark's test compares the PDF parser with poppler's pdftotext; scanned
+# PDFs are read by Tesseract from pages that poppler's pdftoppm renders.
+scripts/build-deps.sh chromium=chromium chromedriver=chromium-driver pdftotext=poppler-utils \
+  tesseract=tesseract-ocr '/usr/share/tesseract-ocr/*/tessdata/chi_sim.traineddata=tesseract-ocr-chi-sim'
 # PDF.js for the original-page view, embedded at build time (the browser test draws a page).
 scripts/fetch-pdfjs.sh
 cargo test --release --locked "$@"

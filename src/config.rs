@@ -124,6 +124,16 @@ pub struct ServeArgs {
     /// Batch items run at once (default 1: one engine runs one long sequence best).
     #[arg(long, env = "DOCENT_BATCH_WORKERS")]
     pub batch_workers: Option<usize>,
+    /// Longest a file may take to parse (OCR included), in seconds; then `parse_timeout`.
+    #[arg(long, env = "DOCENT_PARSE_TIMEOUT_S")]
+    pub parse_timeout_s: Option<u64>,
+    /// Most memory (address space) the parser of one file may use, in MiB; then `parse_memory_limit`.
+    #[arg(long, env = "DOCENT_PARSE_MEMORY_MB")]
+    pub parse_memory_mb: Option<u64>,
+    /// OCR for PDF pages without a usable text layer: `auto` (Tesseract's eng and chi_sim, those
+    /// installed), `off`, or Tesseract languages such as `eng+deu`.
+    #[arg(long, env = "DOCENT_OCR_LANGUAGES")]
+    pub ocr_languages: Option<String>,
 }
 
 /// Keys a settings file may hold; anything else is a typo worth refusing.
@@ -149,6 +159,9 @@ const FILE_KEYS: &[&str] = &[
     "max_queued",
     "max_batch_items",
     "batch_workers",
+    "parse_timeout_s",
+    "parse_memory_mb",
+    "ocr_languages",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +170,15 @@ struct FileConfig {
     engine: EngineArgs,
     #[serde(flatten)]
     serve: ServeArgs,
+}
+
+/// The executable that parses uploads (`<it> parse-worker`): `DOCENT_PARSE_WORKER`, else this
+/// program itself.
+fn parse_worker_program() -> anyhow::Result<PathBuf> {
+    match std::env::var_os("DOCENT_PARSE_WORKER") {
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ => std::env::current_exe().context("finding the docent executable to run the parse worker"),
+    }
 }
 
 /// Validated settings.
@@ -177,6 +199,8 @@ pub struct Settings {
     pub max_queued: usize,
     pub max_batch_items: usize,
     pub batch_workers: usize,
+    /// How uploads are parsed: in a worker process, with limits and OCR.
+    pub parser: crate::parse::Isolation,
 }
 
 impl Settings {
@@ -264,6 +288,14 @@ impl Settings {
             max_queued: serve.max_queued.or(fs.max_queued).unwrap_or(4),
             max_batch_items: serve.max_batch_items.or(fs.max_batch_items).unwrap_or(10_000),
             batch_workers: serve.batch_workers.or(fs.batch_workers).unwrap_or(1),
+            parser: crate::parse::Isolation {
+                program: parse_worker_program()?,
+                timeout: std::time::Duration::from_secs(serve.parse_timeout_s.or(fs.parse_timeout_s).unwrap_or(300)),
+                memory_bytes: serve.parse_memory_mb.or(fs.parse_memory_mb).unwrap_or(2048).saturating_mul(1 << 20),
+                ocr: crate::parse::Ocr::detect(
+                    serve.ocr_languages.as_deref().or(fs.ocr_languages.as_deref()).unwrap_or("auto"),
+                )?,
+            },
         };
         settings.validate()?;
         Ok(settings)
@@ -294,6 +326,12 @@ impl Settings {
         }
         if chunking.overlap_tokens * 2 > chunking.max_tokens {
             bail!("chunk_overlap must be at most half of chunk_tokens, got {}", chunking.overlap_tokens);
+        }
+        if self.parser.timeout.as_secs() == 0 {
+            bail!("parse_timeout_s must be at least 1");
+        }
+        if self.parser.memory_bytes < 256 << 20 {
+            bail!("parse_memory_mb must be at least 256");
         }
         if self.max_queued == 0 {
             bail!("max_queued must be at least 1");

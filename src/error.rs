@@ -21,6 +21,10 @@ pub enum ErrorCode {
     DocumentEmpty,
     InvalidEncoding,
     DocumentTooLong,
+    /// Parsing a file passed its time limit (`--parse-timeout-s`).
+    ParseTimeout,
+    /// Parsing a file passed its memory limit (`--parse-memory-mb`).
+    ParseMemoryLimit,
     EngineBusy,
     EngineUnavailable,
     EngineFailed,
@@ -49,6 +53,8 @@ impl ErrorCode {
             ErrorCode::DocumentEmpty => ("document_empty", 422),
             ErrorCode::InvalidEncoding => ("invalid_encoding", 422),
             ErrorCode::DocumentTooLong => ("document_too_long", 422),
+            ErrorCode::ParseTimeout => ("parse_timeout", 422),
+            ErrorCode::ParseMemoryLimit => ("parse_memory_limit", 422),
             ErrorCode::EngineBusy => ("engine_busy", 503),
             ErrorCode::EngineUnavailable => ("engine_unavailable", 503),
             ErrorCode::EngineFailed => ("engine_failed", 502),

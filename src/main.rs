@@ -27,6 +27,10 @@ struct Cli {
 enum Command {
     /// Serve the web pages and the REST API.
     Serve(ServeArgs),
+    /// Parse one file from stdin and answer on stdout: the isolated parser the server starts
+    /// for each upload (not for direct use).
+    #[command(hide = true)]
+    ParseWorker,
     /// Parse a file and store it in the data dir, printing its metadata as JSON.
     Ingest {
         file: PathBuf,
@@ -189,6 +193,7 @@ fn check_tensor_parallel(cli: &Cli, n: usize) -> anyhow::Result<()> {
 
 async fn run(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
     match cli.command {
+        Command::ParseWorker => docent::parse::worker_main()?,
         Command::Serve(serve) => {
             let settings = Settings::resolve(&cli.engine, &serve)?;
             let state = docent::build_state(&settings, docent::load_engines(&settings).await?).await?;

@@ -45,3 +45,6 @@ mod cpu_engine;
 
 #[path = "docent/streaming.rs"]
 mod streaming;
+
+#[path = "docent/hostile.rs"]
+mod hostile;

@@ -1,9 +1,13 @@
 //! Parsers: PDF, plain text and Markdown to one normalised text with a page map.
 
 mod normalize;
+mod ocr;
 mod pdf;
+mod worker;
 
 pub use normalize::normalize_page;
+pub use ocr::Ocr;
+pub use worker::{worker_main, Isolation};
 
 use crate::domain::{PageSpan, ParsedText};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -63,10 +67,30 @@ pub fn sniff(filename: &str, bytes: &[u8]) -> AppResult<MediaType> {
     }
 }
 
-/// Parse a file of a known type into normalised text. `password` opens encrypted PDFs.
+/// How to read a file beyond its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct ParseOptions<'a> {
+    /// Opens encrypted PDFs.
+    pub password: Option<&'a str>,
+    /// Reads PDF pages without a usable text layer; `None` leaves them empty.
+    pub ocr: Option<Ocr>,
+}
+
+/// Parse a file of a known type into normalised text, without OCR. `password` opens encrypted PDFs.
 pub fn parse(media: MediaType, bytes: &[u8], password: Option<&str>) -> AppResult<ParsedText> {
+    parse_with(media, bytes, &ParseOptions { password, ocr: None })
+}
+
+/// Parse a file of a known type into normalised text.
+pub fn parse_with(media: MediaType, bytes: &[u8], options: &ParseOptions<'_>) -> AppResult<ParsedText> {
     let (raw_pages, mut warnings) = match media {
-        MediaType::Pdf => pdf::extract_pages(bytes, password)?,
+        MediaType::Pdf => {
+            let (mut pages, mut warnings) = pdf::extract_pages(bytes, options.password)?;
+            if let Some(ocr) = &options.ocr {
+                warnings.extend(ocr_empty_pages(ocr, bytes, options.password, &mut pages));
+            }
+            (pages, warnings)
+        }
         MediaType::PlainText | MediaType::Markdown => {
             // A form feed is the page break of plain-text documents (RFCs, printouts).
             let text = decode_text(bytes)?;
@@ -76,15 +100,61 @@ pub fn parse(media: MediaType, bytes: &[u8], password: Option<&str>) -> AppResul
     let parsed = assemble(&raw_pages);
     if parsed.text.trim().is_empty() {
         return Err(match media {
+            MediaType::Pdf if options.ocr.is_some() => AppError::new(
+                ErrorCode::PdfNoTextLayer,
+                format!("the PDF has {} page(s) with no text layer, and OCR found no text on them", raw_pages.len()),
+            ),
             MediaType::Pdf => AppError::new(
                 ErrorCode::PdfNoTextLayer,
-                format!("the PDF has {} page(s) but no text layer (scanned images?); OCR it first", raw_pages.len()),
+                format!(
+                    "the PDF has {} page(s) but no text layer (scanned images?) and OCR is not available here; \
+                     install Tesseract or OCR the file first",
+                    raw_pages.len()
+                ),
             ),
             _ => AppError::new(ErrorCode::DocumentEmpty, "the document contains no text"),
         });
     }
     warnings.extend(quality_warnings(&parsed.text));
     Ok(ParsedText { warnings, ..parsed })
+}
+
+/// OCR the pages that have no text (scans, scanned signature pages). Pages with a text layer
+/// keep it, however poor: a heuristic that swaps a real text layer for OCR output would lose exact
+/// text; a poor one is flagged by `quality_warnings` instead. Returns warnings that say which
+/// pages were read by OCR and which could not be.
+fn ocr_empty_pages(ocr: &Ocr, pdf: &[u8], password: Option<&str>, pages: &mut [String]) -> Vec<String> {
+    let empty: Vec<u32> =
+        (1u32..).zip(pages.iter()).filter(|(_, text)| text.trim().is_empty()).map(|(n, _)| n).collect();
+    if empty.is_empty() {
+        return Vec::new();
+    }
+    let mut read_pages = Vec::new();
+    let mut warnings = Vec::new();
+    for (&number, read) in empty.iter().zip(ocr.read_pages(pdf, password, &empty)) {
+        let Some(page) = usize::try_from(number).ok().and_then(|n| pages.get_mut(n.saturating_sub(1))) else {
+            continue;
+        };
+        match read {
+            Ok(text) if !text.trim().is_empty() => {
+                *page = text;
+                read_pages.push(number.to_string());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(page = number, error = %e, "OCR failed");
+                warnings.push(format!("page {number}: OCR failed"));
+            }
+        }
+    }
+    if !read_pages.is_empty() {
+        warnings.push(format!(
+            "ocr: page(s) {} gave no text, so Tesseract ({}) read them from the page image; quotes may differ from the print",
+            read_pages.join(", "),
+            ocr.languages
+        ));
+    }
+    warnings
 }
 
 /// Join normalised pages with a blank line and record where each page lies.

@@ -65,6 +65,15 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<(Vec<S
     }
     let mut pages = Vec::with_capacity(extracted.len());
     let mut warnings = Vec::new();
+    let scanned: Vec<String> =
+        doc.get_pages().iter().filter(|(_, &id)| has_ocr_layer(&doc, id)).map(|(n, _)| n.to_string()).collect();
+    if !scanned.is_empty() {
+        warnings.push(format!(
+            "ocr_layer: the text of page(s) {} is an invisible OCR layer over a scanned image, made before upload; \
+             its accuracy is unknown, so check quotes against the original page",
+            scanned.join(", ")
+        ));
+    }
     for (number, page) in page_numbers.iter().zip(extracted) {
         match page {
             Ok(text) => pages.push(text),
@@ -90,6 +99,14 @@ fn extract_page(doc: &lopdf::Document, number: u32) -> Result<String, String> {
         outcome.map(|()| text).map_err(|e| e.to_string())
     }));
     run.unwrap_or_else(|_| Err("the parser stopped on malformed content".to_owned()))
+}
+
+/// A scanner's OCR layer: an image drawn on the page and text in render mode 3 (invisible).
+fn has_ocr_layer(doc: &lopdf::Document, page: lopdf::ObjectId) -> bool {
+    let Ok(content) = doc.get_page_content(page) else { return false };
+    let invisible = content.windows(5).any(|w| matches!(w, [b' ' | b'\n' | b'\r', b'3', b' ', b'T', b'r']));
+    let draws_xobject = content.windows(3).any(|w| w == b" Do");
+    invisible && draws_xobject
 }
 
 fn classify_load_error(e: &lopdf::Error) -> AppError {

@@ -6,7 +6,6 @@ mod batch;
 pub use batch::{BatchFile, BatchSource, ResultLine, MAX_BATCH_FILES};
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -22,9 +21,6 @@ use crate::pipeline::chunk::{chunk_document, ChunkConfig};
 use crate::pipeline::{DocInput, Pipeline, TaskSpec};
 use crate::store::{NewDocument, Store};
 use crate::Engines;
-
-/// Parsing a hostile PDF must not hold a request forever.
-const PARSE_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub use crate::domain::ChunkedModel;
 
@@ -51,6 +47,8 @@ pub struct Docent {
     work: Arc<tokio::sync::Notify>,
     /// Most queued batch items; beyond it, new batches get `engine_busy`.
     max_batch_items: usize,
+    /// Uploads are parsed in a worker process with time and memory limits.
+    parser: Arc<parse::Isolation>,
 }
 
 /// A document's text with its page map, as views and pipelines need it.
@@ -77,6 +75,7 @@ impl Docent {
             events: tokio::sync::broadcast::channel(1024).0,
             work: Arc::new(tokio::sync::Notify::new()),
             max_batch_items: settings.max_batch_items,
+            parser: Arc::new(settings.parser.clone()),
         }
     }
 
@@ -115,10 +114,9 @@ impl Docent {
         let media = parse::sniff(&filename, &bytes)?;
         let bytes = Arc::new(bytes);
         let input = Arc::clone(&bytes);
-        let job = tokio::task::spawn_blocking(move || parse::parse(media, &input, password.as_deref()));
-        let parsed = tokio::time::timeout(PARSE_TIMEOUT, job)
+        let parser = Arc::clone(&self.parser);
+        let parsed = tokio::task::spawn_blocking(move || parser.parse(media, &input, password.as_deref()))
             .await
-            .map_err(|_| AppError::new(ErrorCode::PdfCorrupt, "parsing took too long; the file may be malformed"))?
             .map_err(AppError::internal)??;
         let tokens = self.engines.full.count_tokens(&parsed.text).await.map_err(|e| {
             AppError::new(ErrorCode::EngineFailed, "the model's tokenizer failed on this text").with_cause(e)

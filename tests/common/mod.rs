@@ -56,7 +56,10 @@ pub fn settings(data_dir: &std::path::Path) -> Settings {
         addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         ..ServeArgs::default()
     };
-    Settings::resolve(&engine, &serve).expect("settings")
+    let mut settings = Settings::resolve(&engine, &serve).expect("settings");
+    // The test harness is not docent: uploads are parsed by the docent binary built beside it.
+    settings.parser.program = env!("CARGO_BIN_EXE_docent").into();
+    settings
 }
 
 pub struct TestServer {

@@ -47,9 +47,8 @@ async fn uploads_lists_serves_text_and_deletes_a_pdf() {
 async fn bad_uploads_get_stable_error_codes() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::scripted(dir.path(), 100_000).await;
-    let cases: [(&str, Vec<u8>, u16, &str); 4] = [
+    let cases: [(&str, Vec<u8>, u16, &str); 3] = [
         ("fake.pdf", b"not a pdf at all".to_vec(), 422, "pdf_corrupt"),
-        ("scan.pdf", read_corpus("scanned_no_textlayer_docling_ocr_test.pdf"), 422, "pdf_no_text_layer"),
         ("locked.pdf", read_corpus("encrypted_rc4_userpw-openpassword.pdf"), 422, "pdf_encrypted"),
         ("blob.bin", vec![0, 159, 146, 150, 0, 1], 415, "unsupported_media_type"),
     ];

@@ -261,7 +261,8 @@ async fn the_chunked_pipeline_runs_on_a_converted_baichuan2_directory() {
         ..EngineArgs::default()
     };
     let serve = ServeArgs { data_dir: Some(tmp.path().join("data")), ..ServeArgs::default() };
-    let settings = Settings::resolve(&engine, &serve).unwrap();
+    let mut settings = Settings::resolve(&engine, &serve).unwrap();
+    settings.parser.program = env!("CARGO_BIN_EXE_docent").into();
     let docent = docent::build_docent(&settings, docent::load_engines(&settings).await.unwrap()).unwrap();
     let doc = docent.ingest("bitcoin_intro.txt", crate::common::read_corpus("bitcoin_intro.txt"), None).await.unwrap();
     let spec = TaskSpec { task: Task::Question, question: Some("What problem does the paper solve?".into()) };

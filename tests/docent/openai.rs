@@ -73,7 +73,9 @@ fn remote_settings(data: &std::path::Path, llama: &LlamaServer) -> Settings {
         addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         ..ServeArgs::default()
     };
-    Settings::resolve(&engine, &serve).unwrap()
+    let mut settings = Settings::resolve(&engine, &serve).unwrap();
+    settings.parser.program = env!("CARGO_BIN_EXE_docent").into();
+    settings
 }
 
 #[actix_web::test]
