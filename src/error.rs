@@ -7,6 +7,10 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
+    /// No API key or session, or one that is not valid.
+    Unauthorized,
+    /// A cookie-authenticated or cross-site request that changes state without the CSRF token.
+    CsrfFailed,
     MissingFile,
     UnsupportedMediaType,
     PayloadTooLarge,
@@ -39,6 +43,8 @@ impl ErrorCode {
     pub fn info(self) -> (&'static str, u16) {
         match self {
             ErrorCode::InvalidRequest => ("invalid_request", 400),
+            ErrorCode::Unauthorized => ("unauthorized", 401),
+            ErrorCode::CsrfFailed => ("csrf_failed", 403),
             ErrorCode::MissingFile => ("missing_file", 400),
             ErrorCode::UnsupportedMediaType => ("unsupported_media_type", 415),
             ErrorCode::PayloadTooLarge => ("payload_too_large", 413),

@@ -91,7 +91,13 @@ pub async fn load_engines(settings: &Settings) -> anyhow::Result<Engines> {
 pub fn start_server(state: Arc<AppState>, addr: SocketAddr) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).wrap(middleware::Logger::new("%r %s %Dms")).configure(http::configure)
+        App::new()
+            .app_data(data.clone())
+            // Every request is authenticated (and CSRF-checked) before its handler reads a byte.
+            .wrap(middleware::from_fn(http::auth::authenticate))
+            // The path without its query: form actions carry the CSRF token there.
+            .wrap(middleware::Logger::new("%m %U %s %Dms"))
+            .configure(http::configure)
     })
     .workers(2)
     .bind(addr)?;

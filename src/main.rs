@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 use docent::config::{EngineArgs, ServeArgs, Settings};
-use docent::domain::{Analysis, Comparison, PipelineKind, Side, Task};
+use docent::domain::{Analysis, Comparison, PipelineKind, Scope, Side, Task};
 use docent::llm::checkpoint::baichuan2::TinyBaichuan2;
 use docent::llm::checkpoint::{write_random_qwen3, Qwen3Shape};
 use docent::pipeline::TaskSpec;
@@ -102,6 +102,14 @@ enum Command {
     /// Model files: conversions into layouts mistral.rs loads.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// API keys of a data dir (the first one turns authentication on).
+    Keys {
+        #[command(subcommand)]
+        command: cli::keys::KeysCommand,
+        /// The server's data dir.
+        #[arg(long, env = "DOCENT_DATA_DIR", default_value = "data", global = true)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -194,6 +202,7 @@ fn check_tensor_parallel(cli: &Cli, n: usize) -> anyhow::Result<()> {
 async fn run(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
     match cli.command {
         Command::ParseWorker => docent::parse::worker_main()?,
+        Command::Keys { command, data_dir } => cli::keys::run(command, &data_dir)?,
         Command::Serve(serve) => {
             let settings = Settings::resolve(&cli.engine, &serve)?;
             let state = docent::build_state(&settings, docent::load_engines(&settings).await?).await?;
@@ -229,7 +238,7 @@ async fn run(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
             };
             let task = if question.is_some() { Task::Question } else { Task::Summary };
             let analysis = docent
-                .analyze(&doc.id, kind, TaskSpec { task, question }, model)
+                .analyze(&Scope::Open, &doc.id, kind, TaskSpec { task, question }, model)
                 .await
                 .map_err(anyhow::Error::from)
                 .context("analysis failed")?;
@@ -247,7 +256,10 @@ async fn run(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
                 ChunkedModelArg::Baseline => ChunkedModel::Baseline,
                 ChunkedModelArg::Same => ChunkedModel::Same,
             };
-            let c = docent.compare(&doc.id, TaskSpec { task, question }, model).await.map_err(anyhow::Error::from)?;
+            let c = docent
+                .compare(&Scope::Open, &doc.id, TaskSpec { task, question }, model)
+                .await
+                .map_err(anyhow::Error::from)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&c)?);
             } else {
@@ -326,7 +338,7 @@ async fn ingest(
 ) -> anyhow::Result<docent::domain::Document> {
     let bytes = fs_err::read(file)?;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    docent.ingest(&name, bytes, password).await.map_err(anyhow::Error::from)
+    docent.ingest(&Scope::Open, &name, bytes, password).await.map_err(anyhow::Error::from)
 }
 
 fn print_answer(a: &Analysis) {

@@ -84,9 +84,13 @@
           fail(d.code + ": " + d.message);
         }
       };
+      var headers = { "content-type": "application/json", accept: "text/event-stream" };
+      // Signed in with a session cookie: state-changing requests carry the session's CSRF token.
+      var csrf = document.querySelector('meta[name="csrf-token"]');
+      if (csrf) headers["x-csrf-token"] = csrf.content;
       fetch(form.dataset.stream, {
         method: "POST",
-        headers: { "content-type": "application/json", accept: "text/event-stream" },
+        headers: headers,
         body: JSON.stringify(body)
       }).then(function (resp) {
         if (!resp.ok) {

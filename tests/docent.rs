@@ -48,3 +48,6 @@ mod streaming;
 
 #[path = "docent/hostile.rs"]
 mod hostile;
+
+#[path = "docent/access.rs"]
+mod access;

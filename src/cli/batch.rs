@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use docent::config::{EngineArgs, ServeArgs, Settings};
-use docent::domain::{Batch, BatchOptions, ItemState, PipelineKind, Task};
+use docent::domain::{Batch, BatchOptions, ItemState, PipelineKind, Scope, Task};
 use docent::service::{BatchFile, BatchSource, ChunkedModel};
 
 #[derive(clap::Args)]
@@ -172,11 +172,11 @@ async fn local(
         .iter()
         .map(|f| Ok(BatchFile { filename: name_of(f), bytes: fs_err::read(f)? }))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let (batch, _) = docent.submit_batch(BatchSource::Uploads(uploads), options, None).await?;
+    let (batch, _) = docent.submit_batch(&Scope::Open, BatchSource::Uploads(uploads), options, None).await?;
     docent::jobs::start(Arc::clone(&docent), settings.batch_workers).await?;
     let bar = progress(batch.total);
     let batch = loop {
-        let b = docent.batch(&batch.id).await?;
+        let b = docent.batch(&Scope::Open, &batch.id).await?;
         if show(&bar, &b) {
             break b;
         }
@@ -193,7 +193,14 @@ async fn local(
 }
 
 async fn remote(url: &str, files: &[PathBuf], options: &BatchOptions, out: &Path) -> anyhow::Result<Batch> {
-    let client = reqwest::Client::new();
+    // A server with API keys needs one: read from the environment, never from a flag (shell history).
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = std::env::var("DOCENT_API_KEY").ok().filter(|k| !k.is_empty()) {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).context("DOCENT_API_KEY")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    let client = reqwest::Client::builder().default_headers(headers).build()?;
     let mut form = reqwest::multipart::Form::new().text("options", serde_json::to_string(options)?);
     for f in files {
         form = form.part("file", reqwest::multipart::Part::bytes(fs_err::read(f)?).file_name(name_of(f)));

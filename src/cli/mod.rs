@@ -1,3 +1,4 @@
 //! Subcommands too large for main.rs.
 
 pub mod batch;
+pub mod keys;

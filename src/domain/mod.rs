@@ -9,6 +9,32 @@ pub use compare::{overlap, Comparison, Overlap, Side, SideError, SideStats};
 
 use serde::{Deserialize, Serialize};
 
+/// Whose documents, analyses and batches a request may see: everyone's on a server without API
+/// keys, else those of the one key it came with. What is out of scope does not exist for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Open,
+    Key(String),
+}
+
+impl Scope {
+    /// The owner recorded on what this scope creates.
+    pub fn owner(&self) -> Option<&str> {
+        match self {
+            Scope::Open => None,
+            Scope::Key(k) => Some(k),
+        }
+    }
+
+    /// Whether something owned by `owner` is visible in this scope.
+    pub fn sees(&self, owner: Option<&str>) -> bool {
+        match self {
+            Scope::Open => true,
+            Scope::Key(k) => owner == Some(k.as_str()),
+        }
+    }
+}
+
 /// A byte range `[start, end)` of a document's normalised text, on `char` boundaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Span {

@@ -14,7 +14,7 @@ use super::items::{cuad_items, documents_in, needle_items, summary_items, DocSou
 use super::report;
 use super::score::{score, Scores};
 use crate::config::{EngineArgs, ServeArgs, Settings};
-use crate::domain::{Analysis, ChunkedModel, PipelineKind, Task};
+use crate::domain::{Analysis, ChunkedModel, PipelineKind, Scope, Task};
 use crate::pipeline::TaskSpec;
 use crate::service::Docent;
 
@@ -224,7 +224,7 @@ pub async fn run(engine: &EngineArgs, args: EvalArgs) -> anyhow::Result<PathBuf>
             stored.insert(key.clone(), ingest(&docent, &item.doc).await);
         }
         let doc = match stored.get(&key) {
-            Some(Ok(id)) => Ok((id.clone(), docent.text(id).await.map_err(anyhow::Error::from)?)),
+            Some(Ok(id)) => Ok((id.clone(), docent.text(&Scope::Open, id).await.map_err(anyhow::Error::from)?)),
             Some(Err(e)) => Err(e.clone()),
             None => continue,
         };
@@ -280,7 +280,7 @@ async fn ingest(docent: &Docent, doc: &DocSource) -> Result<String, OutcomeError
             .map_err(|e| OutcomeError { code: "unreadable_file".to_owned(), message: e.to_string() })?,
         DocSource::Text { text, .. } => text.clone().into_bytes(),
     };
-    match docent.ingest(&doc.name(), bytes, None).await {
+    match docent.ingest(&Scope::Open, &doc.name(), bytes, None).await {
         Ok(d) => Ok(d.id),
         Err(e) => Err(OutcomeError { code: e.code.as_str().to_owned(), message: e.message }),
     }
@@ -323,7 +323,8 @@ async fn answer(
     let (kind, model) = pipeline.route();
     let task = if item.question.is_some() { Task::Question } else { Task::Summary };
     let started = Instant::now();
-    let result = docent.analyze(doc_id, kind, TaskSpec { task, question: item.question.clone() }, model).await;
+    let result =
+        docent.analyze(&Scope::Open, doc_id, kind, TaskSpec { task, question: item.question.clone() }, model).await;
     let seconds = started.elapsed().as_secs_f64();
     let result = match result {
         Ok(a) => {

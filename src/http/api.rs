@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::batches::sse;
-use super::{upload, State};
+use super::{upload, Caller, State};
 use crate::domain::{PipelineKind, Task};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::llm::Progress;
@@ -38,27 +38,27 @@ pub async fn healthz(state: State) -> HttpResponse {
         .json(json!({"status": "ok", "model": docent.model_name(), "baseline_model": docent.baseline_model_name()}))
 }
 
-async fn create_document(state: State, body: Multipart) -> AppResult<HttpResponse> {
+async fn create_document(state: State, caller: Caller, body: Multipart) -> AppResult<HttpResponse> {
     let up = upload::read(body, state.max_upload_bytes).await?;
-    let doc = state.docent.ingest(&up.filename, up.bytes, up.password).await?;
+    let doc = state.docent.ingest(&caller.scope, &up.filename, up.bytes, up.password).await?;
     Ok(HttpResponse::Created().insert_header((header::LOCATION, format!("/api/v1/documents/{}", doc.id))).json(doc))
 }
 
-async fn list_documents(state: State) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.docent.list_documents().await?))
+async fn list_documents(state: State, caller: Caller) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.docent.list_documents(&caller.scope).await?))
 }
 
-async fn get_document(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.docent.document(&id).await?))
+async fn get_document(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.docent.document(&caller.scope, &id).await?))
 }
 
-async fn delete_document(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    state.docent.delete_document(&id).await?;
+async fn delete_document(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    state.docent.delete_document(&caller.scope, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn get_text(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let doc = state.docent.text(&id).await?;
+async fn get_text(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let doc = state.docent.text(&caller.scope, &id).await?;
     Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(doc.text))
 }
 
@@ -95,6 +95,7 @@ struct SearchQuery {
 
 async fn create_analysis(
     state: State,
+    caller: Caller,
     request: HttpRequest,
     id: web::Path<String>,
     body: web::Json<AnalysisRequest>,
@@ -103,9 +104,9 @@ async fn create_analysis(
     let spec = TaskSpec { task: req.task, question: req.question };
     let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if accept.contains("text/event-stream") {
-        return stream_analysis(&state, id.into_inner(), req.pipeline, spec, req.chunked_model).await;
+        return stream_analysis(&state, caller, id.into_inner(), req.pipeline, spec, req.chunked_model).await;
     }
-    let analysis = state.docent.analyze(&id, req.pipeline, spec, req.chunked_model).await?;
+    let analysis = state.docent.analyze(&caller.scope, &id, req.pipeline, spec, req.chunked_model).await?;
     Ok(HttpResponse::Ok().insert_header((header::LOCATION, format!("/api/v1/analyses/{}", analysis.id))).json(analysis))
 }
 
@@ -116,13 +117,14 @@ async fn create_analysis(
 /// analysis is stored whether or not the client is still listening.
 async fn stream_analysis(
     state: &State,
+    caller: Caller,
     id: String,
     kind: PipelineKind,
     spec: TaskSpec,
     model: ChunkedModel,
 ) -> AppResult<HttpResponse> {
     // A missing document is a plain 404, before the stream starts.
-    state.docent.document(&id).await?;
+    state.docent.document(&caller.scope, &id).await?;
     let docent = state.docent.clone();
     let (frames, outbox) = tokio::sync::mpsc::unbounded_channel::<String>();
     tokio::spawn(async move {
@@ -137,7 +139,8 @@ async fn stream_analysis(
             }
         };
         let (tx, mut progress) = tokio::sync::mpsc::unbounded_channel();
-        let work = crate::llm::PROGRESS.scope(tx, async move { docent.analyze(&id, kind, spec, model).await });
+        let scope = caller.scope;
+        let work = crate::llm::PROGRESS.scope(tx, async move { docent.analyze(&scope, &id, kind, spec, model).await });
         tokio::pin!(work);
         let result = loop {
             tokio::select! {
@@ -167,34 +170,40 @@ async fn stream_analysis(
         .streaming(stream))
 }
 
-async fn list_analyses(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    state.docent.document(&id).await?;
-    Ok(HttpResponse::Ok().json(state.docent.analyses_of(&id).await?))
+async fn list_analyses(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    state.docent.document(&caller.scope, &id).await?;
+    Ok(HttpResponse::Ok().json(state.docent.analyses_of(&caller.scope, &id).await?))
 }
 
-async fn get_analysis(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.docent.analysis(&id).await?))
+async fn get_analysis(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.docent.analysis(&caller.scope, &id).await?))
 }
 
-async fn search(state: State, id: web::Path<String>, query: web::Query<SearchQuery>) -> AppResult<HttpResponse> {
+async fn search(
+    state: State,
+    caller: Caller,
+    id: web::Path<String>,
+    query: web::Query<SearchQuery>,
+) -> AppResult<HttpResponse> {
     let q = query.q.as_deref().unwrap_or_default();
     let k = query.k.unwrap_or(8);
-    let hits = state.docent.search(&id, q, k).await?;
+    let hits = state.docent.search(&caller.scope, &id, q, k).await?;
     Ok(HttpResponse::Ok().json(json!({"document_id": id.as_str(), "query": q.trim(), "k": k, "results": hits})))
 }
 
 async fn create_comparison(
     state: State,
+    caller: Caller,
     id: web::Path<String>,
     body: web::Json<CompareRequest>,
 ) -> AppResult<HttpResponse> {
     let req = body.into_inner();
     let spec = TaskSpec { task: req.task, question: req.question };
-    let comparison = state.docent.compare(&id, spec, req.chunked_model).await?;
+    let comparison = state.docent.compare(&caller.scope, &id, spec, req.chunked_model).await?;
     let location = format!("/api/v1/comparisons/{}", comparison.id);
     Ok(HttpResponse::Ok().insert_header((header::LOCATION, location)).json(comparison))
 }
 
-async fn get_comparison(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.docent.comparison(&id).await?))
+async fn get_comparison(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.docent.comparison(&caller.scope, &id).await?))
 }

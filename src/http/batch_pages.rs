@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use super::pages::{render, see_other, task_name, ErrorView};
-use super::{batches, upload, State};
+use super::{batches, upload, Caller, State};
 use crate::domain::{BatchItem, BatchOptions, ChunkedModel, PipelineKind, Task};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::BatchSource;
@@ -35,12 +35,12 @@ struct BatchesView<'a> {
     error: Option<ErrorView<'a>>,
 }
 
-async fn batches_page(state: State) -> AppResult<HttpResponse> {
-    batches_with(&state, None).await
+async fn batches_page(state: State, caller: Caller) -> AppResult<HttpResponse> {
+    batches_with(&state, &caller, None).await
 }
 
-async fn batches_with(state: &State, error: Option<&AppError>) -> AppResult<HttpResponse> {
-    let batches = state.docent.batches().await?;
+async fn batches_with(state: &State, caller: &Caller, error: Option<&AppError>) -> AppResult<HttpResponse> {
+    let batches = state.docent.batches(&caller.scope).await?;
     let view = BatchesView {
         batches: batches
             .iter()
@@ -56,7 +56,7 @@ async fn batches_with(state: &State, error: Option<&AppError>) -> AppResult<Http
         max_upload_mb: state.max_upload_bytes / (1024 * 1024),
         error: error.map(ErrorView::from),
     };
-    render(state, "batches.html", &view, error.map_or(200, |e| e.code.status()))
+    render(state, Some(caller), "batches.html", &view, error.map_or(200, |e| e.code.status()))
 }
 
 /// The form's fields as batch options: checked pipelines, task, question, chunked model.
@@ -93,7 +93,7 @@ fn form_options(form: &[(String, String)]) -> AppResult<BatchOptions> {
     Ok(options)
 }
 
-async fn submit_form(state: State, body: Multipart) -> AppResult<HttpResponse> {
+async fn submit_form(state: State, caller: Caller, body: Multipart) -> AppResult<HttpResponse> {
     let max = state.max_upload_bytes;
     let submitted = async {
         let up = upload::read_batch(body, max, max * batches::TOTAL_UPLOAD_FACTOR).await?;
@@ -101,12 +101,12 @@ async fn submit_form(state: State, body: Multipart) -> AppResult<HttpResponse> {
             Some(json) => batches::parse_options(Some(json))?,
             None => form_options(&up.form)?,
         };
-        state.docent.submit_batch(BatchSource::Uploads(up.files), options, None).await
+        state.docent.submit_batch(&caller.scope, BatchSource::Uploads(up.files), options, None).await
     }
     .await;
     match submitted {
         Ok((batch, _)) => Ok(see_other(format!("/batches/{}", batch.id))),
-        Err(e) => batches_with(&state, Some(&e)).await,
+        Err(e) => batches_with(&state, &caller, Some(&e)).await,
     }
 }
 
@@ -156,8 +156,8 @@ struct BatchView<'a> {
     error: Option<ErrorView<'a>>,
 }
 
-async fn batch_page(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let b = state.docent.batch(&id).await?;
+async fn batch_page(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let b = state.docent.batch(&caller.scope, &id).await?;
     let view = BatchView {
         id: &b.id,
         status: b.status.as_str(),
@@ -173,10 +173,10 @@ async fn batch_page(state: State, id: web::Path<String>) -> AppResult<HttpRespon
         items: b.items.iter().map(ItemRow::from).collect(),
         error: None,
     };
-    render(&state, "batch.html", &view, 200)
+    render(&state, Some(&caller), "batch.html", &view, 200)
 }
 
-async fn cancel_form(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    state.docent.cancel_batch(&id).await?;
+async fn cancel_form(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    state.docent.cancel_batch(&caller.scope, &id).await?;
     Ok(see_other(format!("/batches/{id}")))
 }

@@ -8,8 +8,8 @@ use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use super::{upload, State};
-use crate::domain::{Batch, BatchEvent, BatchOptions, PipelineKind, Task};
+use super::{upload, Caller, State};
+use crate::domain::{Batch, BatchEvent, BatchOptions, PipelineKind, Scope, Task};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::{BatchSource, ChunkedModel};
 
@@ -104,7 +104,12 @@ pub fn parse_options(json: Option<&str>) -> AppResult<BatchOptions> {
 /// Uploads and their total are bounded: each file by the upload limit, all of them by 8 times it.
 pub const TOTAL_UPLOAD_FACTOR: usize = 8;
 
-async fn create_batch(state: State, req: HttpRequest, payload: web::Payload) -> AppResult<HttpResponse> {
+async fn create_batch(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> AppResult<HttpResponse> {
     let key = idempotency_key(&req)?;
     let is_multipart = req
         .headers()
@@ -122,7 +127,7 @@ async fn create_batch(state: State, req: HttpRequest, payload: web::Payload) -> 
         let ids = parsed.document_ids.clone();
         (BatchSource::Documents(ids), parsed.options()?)
     };
-    let (batch, created) = state.docent.submit_batch(source, options, key).await?;
+    let (batch, created) = state.docent.submit_batch(&caller.scope, source, options, key).await?;
     let mut resp = HttpResponse::Accepted();
     resp.insert_header((header::LOCATION, format!("/api/v1/batches/{}", batch.id)));
     if !created {
@@ -153,10 +158,10 @@ async fn read_json_body(mut payload: web::Payload) -> AppResult<Vec<u8>> {
     Ok(body)
 }
 
-async fn list_batches(state: State) -> AppResult<HttpResponse> {
+async fn list_batches(state: State, caller: Caller) -> AppResult<HttpResponse> {
     let batches: Vec<serde_json::Value> = state
         .docent
-        .batches()
+        .batches(&caller.scope)
         .await?
         .into_iter()
         .map(|b| {
@@ -167,21 +172,21 @@ async fn list_batches(state: State) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(batches))
 }
 
-async fn get_batch(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.docent.batch(&id).await?))
+async fn get_batch(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.docent.batch(&caller.scope, &id).await?))
 }
 
-async fn cancel_batch(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.docent.cancel_batch(&id).await?))
+async fn cancel_batch(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.docent.cancel_batch(&caller.scope, &id).await?))
 }
 
 /// Server-sent events: the batch as it is now (`batch`), then `item_started`, `item_progress`,
 /// `item_done`, `item_failed` and `cancelled` as they happen, and the final `batch` when every
 /// item has ended.
-async fn batch_events(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
+async fn batch_events(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
     // Subscribe before reading the snapshot, so that nothing between the two is missed.
     let rx = state.docent.subscribe();
-    let batch = state.docent.batch(&id).await?;
+    let batch = state.docent.batch(&caller.scope, &id).await?;
     let finished = batch.is_finished();
     let docent = state.docent.clone();
     let first = sse("batch", &batch);
@@ -211,7 +216,8 @@ async fn batch_events(state: State, id: web::Path<String>) -> AppResult<HttpResp
                 let mut frame = event.as_ref().map(|e| sse(e.name(), e)).unwrap_or_default();
                 let mut done = false;
                 if ends_item {
-                    if let Ok(batch) = docent.batch(&id).await {
+                    // Checked in the caller's scope before the stream started.
+                    if let Ok(batch) = docent.batch(&Scope::Open, &id).await {
                         done = batch.is_finished();
                         if done || event.is_none() {
                             frame.push_str(&sse("batch", &batch));
@@ -236,8 +242,8 @@ pub(super) fn sse(name: &str, data: &impl serde::Serialize) -> String {
 
 /// JSON Lines, one line per item in item order: the analysis of a done item, the error of a
 /// failed one, the state of the others.
-async fn batch_results(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let batch: Batch = state.docent.batch(&id).await?;
+async fn batch_results(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let batch: Batch = state.docent.batch(&caller.scope, &id).await?;
     let docent = state.docent.clone();
     let stream = futures_util::stream::iter(batch.items).then(move |item| {
         let docent = docent.clone();

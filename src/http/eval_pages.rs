@@ -5,7 +5,7 @@ use actix_web::{http::header, web, HttpResponse};
 use serde::Serialize;
 
 use super::pages::render;
-use super::State;
+use super::{Caller, State};
 use crate::error::{AppError, AppResult};
 use crate::eval::listing::{self, RunListing};
 
@@ -19,10 +19,16 @@ struct EvalsView<'a> {
     dir: String,
 }
 
-async fn evals_page(state: State) -> AppResult<HttpResponse> {
+async fn evals_page(state: State, caller: Caller) -> AppResult<HttpResponse> {
     let dir = state.evals_dir.clone();
     let runs = web::block(move || listing::list(&dir)).await.map_err(AppError::internal)??;
-    render(&state, "evals.html", &EvalsView { runs: &runs, dir: state.evals_dir.display().to_string() }, 200)
+    render(
+        &state,
+        Some(&caller),
+        "evals.html",
+        &EvalsView { runs: &runs, dir: state.evals_dir.display().to_string() },
+        200,
+    )
 }
 
 /// A run's report or data. The report is docent's own file, every value in it escaped; the

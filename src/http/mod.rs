@@ -2,6 +2,7 @@
 //! assets. Handlers extract, call one service operation, map the result.
 
 mod api;
+pub mod auth;
 mod batch_pages;
 mod batches;
 mod eval_pages;
@@ -16,6 +17,7 @@ use actix_web::{web, HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::error::{AppError, ErrorCode};
+pub use crate::service::Caller;
 use crate::service::Docent;
 
 /// Everything handlers share, passed down explicitly.
@@ -43,6 +45,7 @@ impl AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/api/v1").configure(api::routes).configure(batches::routes))
         .route("/healthz", web::get().to(api::healthz))
+        .configure(auth::routes)
         .configure(pages::routes)
         .configure(batch_pages::routes)
         .configure(eval_pages::routes);

@@ -5,7 +5,8 @@ use actix_multipart::Multipart;
 use actix_web::{http::header, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::{upload, State};
+use super::auth::SessionView;
+use super::{upload, Caller, State};
 use crate::domain::{Analysis, Comparison, Document, PipelineKind, Retrieval, Side, Task};
 use crate::error::{AppError, AppResult};
 use crate::pipeline::TaskSpec;
@@ -21,6 +22,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("batches.html", include_str!("../../templates/batches.html")),
     ("batch.html", include_str!("../../templates/batch.html")),
     ("evals.html", include_str!("../../templates/evals.html")),
+    ("login.html", include_str!("../../templates/login.html")),
 ];
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const APP_JS: &str = include_str!("../../static/app.js");
@@ -68,8 +70,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The uploaded file as it came, for the original-page view and for download. Never rendered
 /// as a page of this site: a sandbox policy and no type sniffing.
-async fn original(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let (doc, bytes) = state.docent.original(&id).await?;
+async fn original(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let (doc, bytes) = state.docent.original(&caller.scope, &id).await?;
     let name: String =
         doc.filename.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
     Ok(HttpResponse::Ok()
@@ -87,8 +89,16 @@ fn asset(mime: &str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
-pub(super) fn render(state: &State, name: &str, view: &impl Serialize, status: u16) -> AppResult<HttpResponse> {
-    let ctx = tera::Context::from_serialize(view).map_err(AppError::internal)?;
+/// Render a page; every page also gets `session` (the CSRF token for its forms, who is signed in).
+pub(super) fn render(
+    state: &State,
+    caller: Option<&Caller>,
+    name: &str,
+    view: &impl Serialize,
+    status: u16,
+) -> AppResult<HttpResponse> {
+    let mut ctx = tera::Context::from_serialize(view).map_err(AppError::internal)?;
+    ctx.insert("session", &SessionView::of(caller));
     let html = state.tera.render(name, &ctx).map_err(AppError::internal)?;
     let status = actix_web::http::StatusCode::from_u16(status).unwrap_or_default();
     Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html))
@@ -99,7 +109,7 @@ pub(super) fn see_other(location: String) -> HttpResponse {
 }
 
 #[derive(Serialize)]
-pub(super) struct ErrorView<'a> {
+pub struct ErrorView<'a> {
     code: &'a str,
     message: &'a str,
 }
@@ -144,28 +154,28 @@ struct IndexView<'a> {
     error: Option<ErrorView<'a>>,
 }
 
-async fn index(state: State) -> AppResult<HttpResponse> {
-    index_with(&state, None).await
+async fn index(state: State, caller: Caller) -> AppResult<HttpResponse> {
+    index_with(&state, &caller, None).await
 }
 
-async fn index_with(state: &State, error: Option<&AppError>) -> AppResult<HttpResponse> {
-    let docs = state.docent.list_documents().await?;
+async fn index_with(state: &State, caller: &Caller, error: Option<&AppError>) -> AppResult<HttpResponse> {
+    let docs = state.docent.list_documents(&caller.scope).await?;
     let view = IndexView {
         model: state.docent.model_name(),
         documents: docs.iter().map(DocRow::from).collect(),
         error: error.map(ErrorView::from),
     };
-    render(state, "index.html", &view, error.map_or(200, |e| e.code.status()))
+    render(state, Some(caller), "index.html", &view, error.map_or(200, |e| e.code.status()))
 }
 
-async fn upload_form(state: State, body: Multipart) -> AppResult<HttpResponse> {
+async fn upload_form(state: State, caller: Caller, body: Multipart) -> AppResult<HttpResponse> {
     let result = match upload::read(body, state.max_upload_bytes).await {
-        Ok(up) => state.docent.ingest(&up.filename, up.bytes, up.password).await,
+        Ok(up) => state.docent.ingest(&caller.scope, &up.filename, up.bytes, up.password).await,
         Err(e) => Err(e),
     };
     match result {
         Ok(doc) => Ok(see_other(format!("/documents/{}", doc.id))),
-        Err(e) => index_with(&state, Some(&e)).await,
+        Err(e) => index_with(&state, &caller, Some(&e)).await,
     }
 }
 
@@ -245,14 +255,14 @@ pub(super) fn task_name(t: Task) -> &'static str {
     }
 }
 
-async fn document_page(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    document_with(&state, &id, None).await
+async fn document_page(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    document_with(&state, &caller, &id, None).await
 }
 
-async fn document_with(state: &State, id: &str, error: Option<&AppError>) -> AppResult<HttpResponse> {
-    let doc = state.docent.document(id).await?;
-    let text = state.docent.text(id).await?;
-    let analyses = state.docent.analyses_of(id).await?;
+async fn document_with(state: &State, caller: &Caller, id: &str, error: Option<&AppError>) -> AppResult<HttpResponse> {
+    let doc = state.docent.document(&caller.scope, id).await?;
+    let text = state.docent.text(&caller.scope, id).await?;
+    let analyses = state.docent.analyses_of(&caller.scope, id).await?;
     let view = DocumentView {
         doc: DocRow::from(&doc),
         model: state.docent.model_name(),
@@ -274,7 +284,7 @@ async fn document_with(state: &State, id: &str, error: Option<&AppError>) -> App
             .collect(),
         error: error.map(ErrorView::from),
     };
-    render(state, "document.html", &view, error.map_or(200, |e| e.code.status()))
+    render(state, Some(caller), "document.html", &view, error.map_or(200, |e| e.code.status()))
 }
 
 #[derive(Deserialize)]
@@ -293,18 +303,23 @@ fn pipeline_choice(name: Option<&str>) -> (PipelineKind, ChunkedModel) {
     }
 }
 
-async fn analyze_form(state: State, id: web::Path<String>, form: web::Form<AnalyzeForm>) -> AppResult<HttpResponse> {
+async fn analyze_form(
+    state: State,
+    caller: Caller,
+    id: web::Path<String>,
+    form: web::Form<AnalyzeForm>,
+) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     let (kind, model) = pipeline_choice(form.pipeline.as_deref());
     let spec = TaskSpec { task: form.task, question: form.question };
-    match state.docent.analyze(&id, kind, spec, model).await {
+    match state.docent.analyze(&caller.scope, &id, kind, spec, model).await {
         Ok(a) => Ok(see_other(format!("/analyses/{}", a.id))),
-        Err(e) => document_with(&state, &id, Some(&e)).await,
+        Err(e) => document_with(&state, &caller, &id, Some(&e)).await,
     }
 }
 
-async fn delete_form(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    state.docent.delete_document(&id).await?;
+async fn delete_form(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    state.docent.delete_document(&caller.scope, &id).await?;
     Ok(see_other("/".to_owned()))
 }
 
@@ -407,10 +422,10 @@ fn add_marks(marks: &mut Vec<(usize, usize, String, bool)>, a: &Analysis, prefix
     marks.sort_by_key(|m| m.0);
 }
 
-async fn analysis_page(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let a: Analysis = state.docent.analysis(&id).await?;
-    let doc = state.docent.document(&a.document_id).await?;
-    let text = state.docent.text(&a.document_id).await?;
+async fn analysis_page(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let a: Analysis = state.docent.analysis(&caller.scope, &id).await?;
+    let doc = state.docent.document(&caller.scope, &a.document_id).await?;
+    let text = state.docent.text(&caller.scope, &a.document_id).await?;
     let mut marks = Vec::new();
     add_marks(&mut marks, &a, "");
     let view = AnalysisView {
@@ -421,7 +436,7 @@ async fn analysis_page(state: State, id: web::Path<String>) -> AppResult<HttpRes
         answer: answer_view(&a, ""),
         pages: page_views(&text, &marks),
     };
-    render(&state, "analysis.html", &view, 200)
+    render(&state, Some(&caller), "analysis.html", &view, 200)
 }
 
 #[derive(Serialize)]
@@ -479,21 +494,26 @@ struct CompareForm {
     chunked_model: Option<ChunkedModel>,
 }
 
-async fn compare_form(state: State, id: web::Path<String>, form: web::Form<CompareForm>) -> AppResult<HttpResponse> {
+async fn compare_form(
+    state: State,
+    caller: Caller,
+    id: web::Path<String>,
+    form: web::Form<CompareForm>,
+) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     let question = form.question.filter(|q| !q.trim().is_empty());
     let task = if question.is_some() { Task::Question } else { Task::Summary };
     let spec = TaskSpec { task, question };
-    match state.docent.compare(&id, spec, form.chunked_model.unwrap_or_default()).await {
+    match state.docent.compare(&caller.scope, &id, spec, form.chunked_model.unwrap_or_default()).await {
         Ok(c) => Ok(see_other(format!("/comparisons/{}", c.id))),
-        Err(e) => document_with(&state, &id, Some(&e)).await,
+        Err(e) => document_with(&state, &caller, &id, Some(&e)).await,
     }
 }
 
-async fn comparison_page(state: State, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let c: Comparison = state.docent.comparison(&id).await?;
-    let doc = state.docent.document(&c.document_id).await?;
-    let text = state.docent.text(&c.document_id).await?;
+async fn comparison_page(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
+    let c: Comparison = state.docent.comparison(&caller.scope, &id).await?;
+    let doc = state.docent.document(&caller.scope, &c.document_id).await?;
+    let text = state.docent.text(&caller.scope, &c.document_id).await?;
     let mut marks = Vec::new();
     let any = c.full.analysis().or(c.chunked.analysis());
     for (side, prefix) in [(&c.full, "F"), (&c.chunked, "C")] {
@@ -513,5 +533,5 @@ async fn comparison_page(state: State, id: web::Path<String>) -> AppResult<HttpR
         common_coverage: percent(c.overlap.common_coverage),
         pages: page_views(&text, &marks),
     };
-    render(&state, "compare.html", &view, 200)
+    render(&state, Some(&caller), "compare.html", &view, 200)
 }

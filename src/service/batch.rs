@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{now, validate_task, Docent};
-use crate::domain::{Analysis, Batch, BatchEvent, BatchItem, BatchOptions, ItemState, SideError};
+use crate::domain::{Analysis, Batch, BatchEvent, BatchItem, BatchOptions, ItemState, Scope, SideError};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::parse;
 use crate::pipeline::TaskSpec;
@@ -35,18 +35,24 @@ impl Docent {
     /// instead (`false`: nothing new was created).
     pub async fn submit_batch(
         &self,
+        scope: &Scope,
         source: BatchSource,
         options: BatchOptions,
         key: Option<String>,
     ) -> AppResult<(Batch, bool)> {
         let options = validate_options(options)?;
+        // Idempotency keys are per API key: one key's cannot name (or reveal) another's batch.
+        let key = key.map(|k| match scope.owner() {
+            Some(owner) => format!("{owner}/{k}"),
+            None => k,
+        });
         if let Some(key) = &key {
             let k = key.clone();
             if let Some(id) = self.blocking(move |s| s.batch_by_key(&k)).await? {
-                return Ok((self.batch(&id).await?, false));
+                return Ok((self.batch(scope, &id).await?, false));
             }
         }
-        let files = self.plan_files(source).await?;
+        let files = self.plan_files(scope, source).await?;
         let new_items = files.len() * options.pipelines.len();
         if new_items > self.max_batch_items {
             // Waiting would not help: say so instead of asking for a retry.
@@ -67,6 +73,7 @@ impl Docent {
         }
         let id = uuid::Uuid::new_v4().to_string();
         let (batch_id, opts) = (id.clone(), options.clone());
+        let owner = scope.owner().map(str::to_owned);
         let stored = self
             .blocking(move |s| {
                 let rows: Vec<NewBatchFile<'_>> = files
@@ -77,7 +84,7 @@ impl Docent {
                         upload: f.upload.as_ref().map(|(b, ext)| (b.as_slice(), *ext)),
                     })
                     .collect();
-                s.insert_batch(&batch_id, key.as_deref(), &now(), &opts, &rows)
+                s.insert_batch(&batch_id, key.as_deref(), &now(), &opts, &rows, owner.as_deref())
             })
             .await?;
         self.work.notify_waiters();
@@ -85,10 +92,10 @@ impl Docent {
         if created {
             tracing::info!(batch = %id, items = new_items, "batch queued");
         }
-        Ok((self.batch(&stored).await?, created))
+        Ok((self.batch(scope, &stored).await?, created))
     }
 
-    async fn plan_files(&self, source: BatchSource) -> AppResult<Vec<PlannedFile>> {
+    async fn plan_files(&self, scope: &Scope, source: BatchSource) -> AppResult<Vec<PlannedFile>> {
         let bad = |m: String| AppError::new(ErrorCode::InvalidRequest, m);
         let files = match source {
             BatchSource::Uploads(uploads) => uploads
@@ -107,7 +114,7 @@ impl Docent {
             BatchSource::Documents(ids) => {
                 let mut files = Vec::with_capacity(ids.len());
                 for id in ids {
-                    let doc = self.document(&id).await?;
+                    let doc = self.document(scope, &id).await?;
                     files.push(PlannedFile { filename: doc.filename, document_id: doc.id, upload: None });
                 }
                 files
@@ -122,21 +129,33 @@ impl Docent {
         Ok(files)
     }
 
-    pub async fn batch(&self, id: &str) -> AppResult<Batch> {
+    /// `batch_not_found` unless the batch exists in this scope.
+    async fn check_batch(&self, scope: &Scope, id: &str) -> AppResult<()> {
+        let owned = id.to_owned();
+        match self.blocking(move |s| s.batch_owner(&owned)).await? {
+            Some(owner) if scope.sees(owner.as_deref()) => Ok(()),
+            _ => Err(batch_not_found()),
+        }
+    }
+
+    pub async fn batch(&self, scope: &Scope, id: &str) -> AppResult<Batch> {
+        self.check_batch(scope, id).await?;
         let id = id.to_owned();
         self.blocking(move |s| s.get_batch(&id)).await?.ok_or_else(batch_not_found)
     }
 
-    pub async fn batches(&self) -> AppResult<Vec<Batch>> {
-        self.blocking(|s| s.list_batches()).await
+    pub async fn batches(&self, scope: &Scope) -> AppResult<Vec<Batch>> {
+        let owner = scope.owner().map(str::to_owned);
+        self.blocking(move |s| s.list_batches(owner.as_deref())).await
     }
 
     /// Cancel what has not started; items already running finish and keep their results.
-    pub async fn cancel_batch(&self, id: &str) -> AppResult<Batch> {
+    pub async fn cancel_batch(&self, scope: &Scope, id: &str) -> AppResult<Batch> {
+        self.check_batch(scope, id).await?;
         let owned = id.to_owned();
         let ended = self.blocking(move |s| s.cancel_batch(&owned, &now())).await?.ok_or_else(batch_not_found)?;
         let _ = self.events.send(BatchEvent::Cancelled { batch_id: id.to_owned(), items: ended });
-        self.batch(id).await
+        self.batch(scope, id).await
     }
 
     /// One line of a batch's results: the item, and its analysis when done or its error.
@@ -151,7 +170,8 @@ impl Docent {
             analysis: None,
         };
         if let (ItemState::Done, Some(id)) = (item.state, &item.analysis_id) {
-            match self.analysis(id).await {
+            // The batch was checked in the caller's scope; its items' analyses are its own.
+            match self.analysis(&Scope::Open, id).await {
                 Ok(a) => line.analysis = Some(a),
                 Err(e) => line.error = Some(SideError { code: e.code.as_str().to_owned(), message: e.message }),
             }
@@ -207,13 +227,13 @@ impl Docent {
             let id = item.document_id.clone();
             if self.blocking(move |s| s.get_document(&id)).await?.is_none() {
                 let bytes = fs_err::read(path).map_err(AppError::internal)?;
-                self.ingest_as(item.document_id.clone(), &item.filename, bytes, None).await?;
+                self.ingest_as(item.document_id.clone(), item.owner.clone(), &item.filename, bytes, None).await?;
             }
             let claimed = item.clone();
             self.blocking(move |s| s.upload_ingested(&claimed)).await?;
         }
         let spec = validate_task(TaskSpec { task: item.options.task, question: item.options.question.clone() })?;
-        let doc = self.text(&item.document_id).await?;
+        let doc = self.text(&Scope::Open, &item.document_id).await?;
         self.compute_analysis(&item.document_id, &doc, item.pipeline, &spec, item.options.chunked_model).await
     }
 

@@ -1,8 +1,10 @@
 //! The operations of docent, free of any transport: the HTTP API, the web
 //! pages and the CLI all call these.
 
+mod auth;
 mod batch;
 
+pub use auth::{Caller, SESSION_LIFETIME_S};
 pub use batch::{BatchFile, BatchSource, ResultLine, MAX_BATCH_FILES};
 
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::Settings;
 use crate::domain::{
-    overlap, Analysis, BatchEvent, Comparison, Document, PageSpan, PipelineKind, Side, SideError, Task,
+    overlap, Analysis, BatchEvent, Comparison, Document, PageSpan, PipelineKind, Scope, Side, SideError, Task,
 };
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::index::{ChunkIndex, Hit};
@@ -96,9 +98,16 @@ impl Docent {
         tokio::task::spawn_blocking(move || f(&store)).await.map_err(AppError::internal)?.map_err(AppError::internal)
     }
 
-    /// Parse, count tokens and store an uploaded file.
-    pub async fn ingest(&self, filename: &str, bytes: Vec<u8>, password: Option<String>) -> AppResult<Document> {
-        self.ingest_as(uuid::Uuid::new_v4().to_string(), filename, bytes, password).await
+    /// Parse, count tokens and store an uploaded file, as the scope's.
+    pub async fn ingest(
+        &self,
+        scope: &Scope,
+        filename: &str,
+        bytes: Vec<u8>,
+        password: Option<String>,
+    ) -> AppResult<Document> {
+        let owner = scope.owner().map(str::to_owned);
+        self.ingest_as(uuid::Uuid::new_v4().to_string(), owner, filename, bytes, password).await
     }
 
     /// Ingest under an id chosen beforehand (a batch plans its documents' ids, so that an
@@ -106,6 +115,7 @@ impl Docent {
     async fn ingest_as(
         &self,
         id: String,
+        owner: Option<String>,
         filename: &str,
         bytes: Vec<u8>,
         password: Option<String>,
@@ -139,6 +149,7 @@ impl Docent {
         self.blocking(move |s| {
             s.insert_document(&NewDocument {
                 meta: &stored,
+                owner: owner.as_deref(),
                 original: &bytes,
                 extension: media.extension(),
                 text: &shared.text,
@@ -171,11 +182,11 @@ impl Docent {
             self.index.clear().await.map_err(AppError::internal)?;
         }
         let mut done = 0;
-        for doc in self.list_documents().await? {
+        for doc in self.list_documents(&Scope::Open).await? {
             if !all && self.index.count(&doc.id).map_err(AppError::internal)? > 0 {
                 continue;
             }
-            let t = self.text(&doc.id).await?;
+            let t = self.text(&Scope::Open, &doc.id).await?;
             self.index_document(&doc.id, &t.text, &t.pages).await?;
             done += 1;
         }
@@ -183,7 +194,7 @@ impl Docent {
     }
 
     /// BM25 search over one document's chunks.
-    pub async fn search(&self, document_id: &str, query: &str, k: usize) -> AppResult<Vec<Hit>> {
+    pub async fn search(&self, scope: &Scope, document_id: &str, query: &str, k: usize) -> AppResult<Vec<Hit>> {
         let query = query.trim().to_owned();
         if query.is_empty() {
             return Err(AppError::new(ErrorCode::InvalidRequest, "the query \"q\" is empty"));
@@ -191,7 +202,7 @@ impl Docent {
         if k == 0 || k > MAX_SEARCH_K {
             return Err(AppError::new(ErrorCode::InvalidRequest, format!("k must be between 1 and {MAX_SEARCH_K}")));
         }
-        self.document(document_id).await?;
+        self.check_document(scope, document_id).await?;
         let index = Arc::clone(&self.index);
         let id = document_id.to_owned();
         tokio::task::spawn_blocking(move || index.search(&id, &query, k))
@@ -200,18 +211,30 @@ impl Docent {
             .map_err(AppError::internal)
     }
 
-    pub async fn list_documents(&self) -> AppResult<Vec<Document>> {
-        self.blocking(|s| s.list_documents()).await
+    pub async fn list_documents(&self, scope: &Scope) -> AppResult<Vec<Document>> {
+        let owner = scope.owner().map(str::to_owned);
+        self.blocking(move |s| s.list_documents(owner.as_deref())).await
     }
 
-    pub async fn document(&self, id: &str) -> AppResult<Document> {
+    /// `document_not_found` unless the document exists in this scope. Every operation on a
+    /// document by its id passes here first.
+    async fn check_document(&self, scope: &Scope, id: &str) -> AppResult<()> {
+        let owned = id.to_owned();
+        match self.blocking(move |s| s.document_owner(&owned)).await? {
+            Some(owner) if scope.sees(owner.as_deref()) => Ok(()),
+            _ => Err(document_not_found()),
+        }
+    }
+
+    pub async fn document(&self, scope: &Scope, id: &str) -> AppResult<Document> {
+        self.check_document(scope, id).await?;
         let id = id.to_owned();
         self.blocking(move |s| s.get_document(&id)).await?.ok_or_else(document_not_found)
     }
 
     /// A stored document's original file, with its metadata.
-    pub async fn original(&self, id: &str) -> AppResult<(Document, Vec<u8>)> {
-        let doc = self.document(id).await?;
+    pub async fn original(&self, scope: &Scope, id: &str) -> AppResult<(Document, Vec<u8>)> {
+        let doc = self.document(scope, id).await?;
         let extension = crate::parse::MediaType::from_mime(&doc.media_type)
             .map_or("bin", crate::parse::MediaType::extension)
             .to_owned();
@@ -220,7 +243,8 @@ impl Docent {
         Ok((doc, bytes))
     }
 
-    pub async fn text(&self, id: &str) -> AppResult<DocText> {
+    pub async fn text(&self, scope: &Scope, id: &str) -> AppResult<DocText> {
+        self.check_document(scope, id).await?;
         let id = id.to_owned();
         self.blocking(move |s| match s.get_pages(&id)? {
             Some(pages) => Ok(Some(DocText { text: s.get_text(&id)?, pages })),
@@ -230,7 +254,8 @@ impl Docent {
         .ok_or_else(document_not_found)
     }
 
-    pub async fn delete_document(&self, id: &str) -> AppResult<()> {
+    pub async fn delete_document(&self, scope: &Scope, id: &str) -> AppResult<()> {
+        self.check_document(scope, id).await?;
         let owned = id.to_owned();
         if !self.blocking(move |s| s.delete_document(&owned)).await? {
             return Err(document_not_found());
@@ -247,6 +272,7 @@ impl Docent {
     /// Run a pipeline on a stored document and store the analysis.
     pub async fn analyze(
         &self,
+        scope: &Scope,
         document_id: &str,
         kind: PipelineKind,
         spec: TaskSpec,
@@ -254,7 +280,7 @@ impl Docent {
     ) -> AppResult<Analysis> {
         let spec = validate_task(spec)?;
         let _permit = self.admit()?;
-        let doc = self.text(document_id).await?;
+        let doc = self.text(scope, document_id).await?;
         self.run_pipeline(document_id, &doc, kind, &spec, model).await
     }
 
@@ -308,10 +334,16 @@ impl Docent {
     /// The same task through both pipelines, one after the other (they may share a GPU), and
     /// what their citations have in common. A side that fails (a document too long for the
     /// full-context model) is reported with its error; the other still answers.
-    pub async fn compare(&self, document_id: &str, spec: TaskSpec, model: ChunkedModel) -> AppResult<Comparison> {
+    pub async fn compare(
+        &self,
+        scope: &Scope,
+        document_id: &str,
+        spec: TaskSpec,
+        model: ChunkedModel,
+    ) -> AppResult<Comparison> {
         let spec = validate_task(spec)?;
         let _permit = self.admit()?;
-        let doc = self.text(document_id).await?;
+        let doc = self.text(scope, document_id).await?;
         let side = |r: AppResult<Analysis>| match r {
             Ok(a) => Ok(Side::Done(Box::new(a))),
             // Infrastructure failures fail the comparison; a side's own limits are part of it.
@@ -333,21 +365,26 @@ impl Docent {
         Ok(comparison)
     }
 
-    pub async fn comparison(&self, id: &str) -> AppResult<Comparison> {
-        let id = id.to_owned();
-        self.blocking(move |s| s.get_comparison(&id))
-            .await?
-            .ok_or_else(|| AppError::new(ErrorCode::ComparisonNotFound, "no comparison with this id"))
+    /// A comparison, when its document is in the scope.
+    pub async fn comparison(&self, scope: &Scope, id: &str) -> AppResult<Comparison> {
+        let owned = id.to_owned();
+        let not_found = || AppError::new(ErrorCode::ComparisonNotFound, "no comparison with this id");
+        let c = self.blocking(move |s| s.get_comparison(&owned)).await?.ok_or_else(not_found)?;
+        self.check_document(scope, &c.document_id).await.map_err(|_| not_found())?;
+        Ok(c)
     }
 
-    pub async fn analysis(&self, id: &str) -> AppResult<Analysis> {
-        let id = id.to_owned();
-        self.blocking(move |s| s.get_analysis(&id))
-            .await?
-            .ok_or_else(|| AppError::new(ErrorCode::AnalysisNotFound, "no analysis with this id"))
+    /// An analysis, when its document is in the scope.
+    pub async fn analysis(&self, scope: &Scope, id: &str) -> AppResult<Analysis> {
+        let owned = id.to_owned();
+        let not_found = || AppError::new(ErrorCode::AnalysisNotFound, "no analysis with this id");
+        let a = self.blocking(move |s| s.get_analysis(&owned)).await?.ok_or_else(not_found)?;
+        self.check_document(scope, &a.document_id).await.map_err(|_| not_found())?;
+        Ok(a)
     }
 
-    pub async fn analyses_of(&self, document_id: &str) -> AppResult<Vec<Analysis>> {
+    pub async fn analyses_of(&self, scope: &Scope, document_id: &str) -> AppResult<Vec<Analysis>> {
+        self.check_document(scope, document_id).await?;
         let id = document_id.to_owned();
         self.blocking(move |s| s.list_analyses(&id)).await
     }

@@ -63,7 +63,12 @@ pub struct ClaimedItem {
     pub options: BatchOptions,
     /// Where the upload waits to be ingested, while it is not a stored document yet.
     pub upload: Option<std::path::PathBuf>,
+    /// The batch's API key, which its documents belong to.
+    pub owner: Option<String>,
 }
+
+/// A claimed item's file: name, document id, upload extension, batch options, batch owner.
+type FileRow = (String, String, Option<String>, String, Option<String>);
 
 /// Items started this many times without ending (the server died each time) fail.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -96,6 +101,7 @@ impl Store {
         created_at: &str,
         options: &BatchOptions,
         files: &[NewBatchFile<'_>],
+        owner: Option<&str>,
     ) -> anyhow::Result<String> {
         let dir = self.batch_dir(id);
         for (i, f) in files.iter().enumerate() {
@@ -118,8 +124,8 @@ impl Store {
             }
         }
         tx.execute(
-            "INSERT INTO batches (id, idempotency_key, created_at, options) VALUES (?1, ?2, ?3, ?4)",
-            params![id, key, created_at, serde_json::to_string(options)?],
+            "INSERT INTO batches (id, idempotency_key, created_at, options, owner) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, key, created_at, serde_json::to_string(options)?, owner],
         )?;
         let mut index = 0usize;
         for (i, f) in files.iter().enumerate() {
@@ -177,11 +183,20 @@ impl Store {
         Ok(Some(Batch::new(id.to_owned(), options, created_at, cancelled, items)))
     }
 
-    pub fn list_batches(&self) -> anyhow::Result<Vec<Batch>> {
+    /// The key a batch belongs to: `None` when there is no such batch, `Some(None)` for one
+    /// created without a key.
+    pub fn batch_owner(&self, id: &str) -> anyhow::Result<Option<Option<String>>> {
+        Ok(self.conn()?.query_row("SELECT owner FROM batches WHERE id = ?1", [id], |r| r.get(0)).optional()?)
+    }
+
+    /// The newest batches of one owner, or of everyone for `None` (a server without keys).
+    pub fn list_batches(&self, owner: Option<&str>) -> anyhow::Result<Vec<Batch>> {
         let ids: Vec<String> = {
             let conn = self.conn()?;
-            let mut stmt = conn.prepare("SELECT id FROM batches ORDER BY created_at DESC, id LIMIT 200")?;
-            let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = conn.prepare(
+                "SELECT id FROM batches WHERE ?1 IS NULL OR owner = ?1 ORDER BY created_at DESC, id LIMIT 200",
+            )?;
+            let ids = stmt.query_map([owner], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
             ids
         };
         ids.iter().filter_map(|id| self.get_batch(id).transpose()).collect()
@@ -200,11 +215,11 @@ impl Store {
             )
             .optional()?;
         let Some((batch_id, index, file_idx, pipeline, attempt)) = claimed else { return Ok(None) };
-        let (filename, document_id, upload_ext, options): (String, String, Option<String>, String) = conn.query_row(
-            "SELECT f.filename, f.document_id, f.upload_ext, b.options FROM batch_files f
+        let (filename, document_id, upload_ext, options, owner): FileRow = conn.query_row(
+            "SELECT f.filename, f.document_id, f.upload_ext, b.options, b.owner FROM batch_files f
              JOIN batches b ON b.id = f.batch_id WHERE f.batch_id = ?1 AND f.idx = ?2",
             params![batch_id, file_idx],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )?;
         let upload = upload_ext.map(|ext| self.batch_dir(&batch_id).join(format!("{file_idx}.{ext}")));
         Ok(Some(ClaimedItem {
@@ -217,6 +232,7 @@ impl Store {
             attempt,
             options: serde_json::from_str(&options).context("batch options")?,
             upload,
+            owner,
         }))
     }
 

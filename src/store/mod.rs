@@ -12,8 +12,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::domain::{Analysis, Comparison, Document, PageSpan};
 
 mod batches;
+mod keys;
 
 pub use batches::{ClaimedItem, NewBatchFile, MAX_ATTEMPTS};
+pub use keys::{ApiKey, Principal};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (
@@ -52,6 +54,8 @@ pub struct Store {
 /// What ingestion hands the store for a new document.
 pub struct NewDocument<'a> {
     pub meta: &'a Document,
+    /// The API key the document belongs to; `None` on a server without keys.
+    pub owner: Option<&'a str>,
     pub original: &'a [u8],
     pub extension: &'a str,
     pub text: &'a str,
@@ -66,6 +70,18 @@ impl Store {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(batches::SCHEMA)?;
+        conn.execute_batch(keys::SCHEMA)?;
+        // Data dirs from before API keys: documents and batches gain an owner (NULL: no key).
+        for table in ["documents", "batches"] {
+            let has_owner: bool = conn.query_row(
+                &format!("SELECT EXISTS (SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'owner')"),
+                [],
+                |r| r.get(0),
+            )?;
+            if !has_owner {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN owner TEXT"))?;
+            }
+        }
         Ok(Self { root: root.to_owned(), db: Mutex::new(conn) })
     }
 
@@ -85,22 +101,30 @@ impl Store {
         write_atomic(&dir, &format!("original.{}", new.extension), new.original)?;
         write_atomic(&dir, "text.txt", new.text.as_bytes())?;
         self.conn()?.execute(
-            "INSERT INTO documents (id, filename, media_type, pages, chars, words, tokens, sha256, created_at, warnings, page_map)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO documents (id, filename, media_type, pages, chars, words, tokens, sha256, created_at, warnings, page_map, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 d.id, d.filename, d.media_type, d.pages, d.chars as i64, d.words as i64,
                 d.tokens.map(|t| t as i64), d.sha256, d.created_at,
-                serde_json::to_string(&d.warnings)?, serde_json::to_string(new.pages)?
+                serde_json::to_string(&d.warnings)?, serde_json::to_string(new.pages)?, new.owner
             ],
         )?;
         Ok(())
     }
 
-    pub fn list_documents(&self) -> anyhow::Result<Vec<Document>> {
+    /// Documents of one owner, or every document for `None` (a server without keys).
+    pub fn list_documents(&self, owner: Option<&str>) -> anyhow::Result<Vec<Document>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare(&format!("{DOC_COLUMNS} ORDER BY created_at DESC, id"))?;
-        let rows = stmt.query_map([], row_to_document)?;
+        let mut stmt =
+            conn.prepare(&format!("{DOC_COLUMNS} WHERE ?1 IS NULL OR owner = ?1 ORDER BY created_at DESC, id"))?;
+        let rows = stmt.query_map([owner], row_to_document)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+    }
+
+    /// The key a document belongs to: `None` when there is no such document, `Some(None)` for
+    /// one stored without a key.
+    pub fn document_owner(&self, id: &str) -> anyhow::Result<Option<Option<String>>> {
+        Ok(self.conn()?.query_row("SELECT owner FROM documents WHERE id = ?1", [id], |r| r.get(0)).optional()?)
     }
 
     pub fn get_document(&self, id: &str) -> anyhow::Result<Option<Document>> {

@@ -184,3 +184,31 @@ impl Engine for ScriptedEngine {
         Ok(GenOutput { prompt_tokens: 10, completion_tokens: 5, text, ..GenOutput::default() })
     }
 }
+
+/// A one-page PDF (Helvetica as /F1) whose page draws `content`, a content stream stored as
+/// given under `filter` (e.g. already deflated, "FlateDecode").
+pub fn one_page_pdf(content: Vec<u8>, filter: Option<&str>) -> Vec<u8> {
+    use lopdf::{dictionary, Object, Stream};
+    let mut doc = lopdf::Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font = doc.add_object(dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica"});
+    let mut dict = dictionary! {};
+    if let Some(f) = filter {
+        dict.set("Filter", Object::Name(f.as_bytes().to_vec()));
+    }
+    let content = doc.add_object(Stream::new(dict, content).with_compression(false));
+    let page = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content,
+        "Resources" => dictionary! {"Font" => dictionary! {"F1" => font}},
+        "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {"Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1}),
+    );
+    let catalog = doc.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("PDF written");
+    out
+}

@@ -264,9 +264,20 @@ async fn the_chunked_pipeline_runs_on_a_converted_baichuan2_directory() {
     let mut settings = Settings::resolve(&engine, &serve).unwrap();
     settings.parser.program = env!("CARGO_BIN_EXE_docent").into();
     let docent = docent::build_docent(&settings, docent::load_engines(&settings).await.unwrap()).unwrap();
-    let doc = docent.ingest("bitcoin_intro.txt", crate::common::read_corpus("bitcoin_intro.txt"), None).await.unwrap();
+    let doc = docent
+        .ingest(
+            &docent::domain::Scope::Open,
+            "bitcoin_intro.txt",
+            crate::common::read_corpus("bitcoin_intro.txt"),
+            None,
+        )
+        .await
+        .unwrap();
     let spec = TaskSpec { task: Task::Question, question: Some("What problem does the paper solve?".into()) };
-    let analysis = docent.analyze(&doc.id, PipelineKind::Chunked, spec, ChunkedModel::Baseline).await.unwrap();
+    let analysis = docent
+        .analyze(&docent::domain::Scope::Open, &doc.id, PipelineKind::Chunked, spec, ChunkedModel::Baseline)
+        .await
+        .unwrap();
     assert_eq!(analysis.model, "baichuan2-tiny-llama");
     let retrieval = analysis.retrieval.as_ref().expect("the chunked pipeline says what it read");
     assert!(!retrieval.chunks.is_empty() && retrieval.budget_tokens == 4096, "{retrieval:?}");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{client, get_json, read_corpus, settings, upload, ScriptedEngine, TestServer};
+use crate::common::{client, get_json, one_page_pdf, read_corpus, settings, upload, ScriptedEngine, TestServer};
 
 /// What one file of the hard corpus must give.
 enum Outcome {
@@ -108,32 +108,13 @@ async fn without_ocr_a_scan_is_refused_as_having_no_text_layer() {
 
 /// A one-page PDF whose content stream inflates to `inflated` bytes of spaces.
 fn decompression_bomb(inflated: usize) -> Vec<u8> {
-    use lopdf::{dictionary, Object, Stream};
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
     let block = vec![b' '; 1 << 20];
     for _ in 0..inflated / block.len() {
         z.write_all(&block).unwrap();
     }
     z.write_all(b"BT /F1 12 Tf 72 712 Td (bomb) Tj ET").unwrap();
-    let packed = z.finish().unwrap();
-    let mut doc = lopdf::Document::with_version("1.5");
-    let pages_id = doc.new_object_id();
-    let font = doc.add_object(dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica"});
-    let content = doc.add_object(Stream::new(dictionary! {"Filter" => "FlateDecode"}, packed).with_compression(false));
-    let page = doc.add_object(dictionary! {
-        "Type" => "Page", "Parent" => pages_id, "Contents" => content,
-        "Resources" => dictionary! {"Font" => dictionary! {"F1" => font}},
-        "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
-    });
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! {"Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1}),
-    );
-    let catalog = doc.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
-    doc.trailer.set("Root", catalog);
-    let mut out = Vec::new();
-    doc.save_to(&mut out).unwrap();
-    out
+    one_page_pdf(z.finish().unwrap(), Some("FlateDecode"))
 }
 
 #[actix_web::test]
