@@ -34,6 +34,10 @@ pub enum ErrorCode {
     EngineFailed,
     /// A batch item that was running each time the server stopped, `MAX_ATTEMPTS` times.
     Interrupted,
+    /// The data dir's disk is full (or over quota, or past a file-size limit).
+    StorageFull,
+    /// The data dir is read-only.
+    StorageReadOnly,
     Internal,
 }
 
@@ -65,6 +69,8 @@ impl ErrorCode {
             ErrorCode::EngineUnavailable => ("engine_unavailable", 503),
             ErrorCode::EngineFailed => ("engine_failed", 502),
             ErrorCode::Interrupted => ("interrupted", 500),
+            ErrorCode::StorageFull => ("storage_full", 507),
+            ErrorCode::StorageReadOnly => ("storage_read_only", 503),
             ErrorCode::Internal => ("internal", 500),
         }
     }
@@ -97,10 +103,44 @@ impl AppError {
         self
     }
 
-    /// An internal failure: the client gets a generic message, the log the cause.
+    /// An internal failure: the client gets a generic message, the log the cause. A failure to
+    /// write the data dir because it is full or read-only says so, so the operator knows what to fix.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        Self::new(ErrorCode::Internal, "internal error; see the server log").with_cause(cause)
+        let cause = cause.into();
+        let code = storage_failure(&cause);
+        let message = match code {
+            Some(ErrorCode::StorageFull) => "the server's disk is full; nothing was stored, retry when space is freed",
+            Some(_) => "the server's storage is read-only; nothing was stored, reading still works",
+            None => "internal error; see the server log",
+        };
+        Self::new(code.unwrap_or(ErrorCode::Internal), message).with_cause(cause)
     }
+}
+
+/// A full or read-only disk anywhere in the cause chain: an OS error (ENOSPC, EDQUOT, EFBIG,
+/// EROFS) or SQLite's own codes for them.
+fn storage_failure(e: &anyhow::Error) -> Option<ErrorCode> {
+    e.chain().find_map(|cause| {
+        // tantivy keeps its I/O errors behind an Arc.
+        let io = cause
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| cause.downcast_ref::<std::sync::Arc<std::io::Error>>().map(AsRef::as_ref));
+        if let Some(io) = io {
+            // The kind survives wrappers that add a path (tempfile, fs-err); the OS code may not.
+            use std::io::ErrorKind as K;
+            return match (io.kind(), io.raw_os_error()) {
+                (K::StorageFull | K::QuotaExceeded | K::FileTooLarge, _) => Some(ErrorCode::StorageFull),
+                (_, Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG)) => Some(ErrorCode::StorageFull),
+                (K::ReadOnlyFilesystem, _) | (_, Some(libc::EROFS)) => Some(ErrorCode::StorageReadOnly),
+                _ => None,
+            };
+        }
+        match cause.downcast_ref::<rusqlite::Error>()?.sqlite_error_code()? {
+            rusqlite::ErrorCode::DiskFull => Some(ErrorCode::StorageFull),
+            rusqlite::ErrorCode::ReadOnly => Some(ErrorCode::StorageReadOnly),
+            _ => None,
+        }
+    })
 }
 
 impl fmt::Display for AppError {
@@ -116,3 +156,20 @@ impl fmt::Display for AppError {
 impl std::error::Error for AppError {}
 
 pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_or_read_only_disk_is_named_even_behind_a_path_wrapper() {
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(AppError::internal(full).code, ErrorCode::StorageFull);
+        // tempfile and fs-err keep the kind and hide the OS code behind their path message.
+        let wrapped = std::io::Error::new(std::io::ErrorKind::ReadOnlyFilesystem, "at path /data/docs/x");
+        let err = AppError::internal(anyhow::Error::from(wrapped).context("writing the original"));
+        assert_eq!((err.code, err.code.status()), (ErrorCode::StorageReadOnly, 503));
+        let other = AppError::internal(std::io::Error::from_raw_os_error(libc::EACCES));
+        assert_eq!((other.code, other.message.as_str()), (ErrorCode::Internal, "internal error; see the server log"));
+    }
+}

@@ -46,6 +46,10 @@ impl Engines {
 /// Assemble the service from settings and engines (the real ones, or test doubles).
 pub fn build_docent(settings: &Settings, engines: Engines) -> anyhow::Result<Docent> {
     let store = Store::open(&settings.data_dir)?;
+    let swept = store.sweep_orphans()?;
+    if swept > 0 {
+        tracing::warn!(swept, "removed files of uploads that a crash interrupted before they were stored");
+    }
     let index = Arc::new(ChunkIndex::open(&settings.data_dir.join("index"))?);
     let answer = settings.max_answer_tokens;
     let budget = settings.baseline_context;

@@ -51,3 +51,6 @@ mod hostile;
 
 #[path = "docent/access.rs"]
 mod access;
+
+#[path = "docent/crash.rs"]
+mod crash;

@@ -169,11 +169,15 @@ fn limit_child(command: &mut Command, memory_bytes: u64, timeout: Duration) {
         }
         Ok(())
     };
-    // SAFETY: the closure calls only async-signal-safe functions (setpgid, setrlimit) and
+    // SAFETY: the closure calls only async-signal-safe functions (setpgid, prctl, setrlimit) and
     // allocates nothing, as `pre_exec` requires.
     unsafe {
         command.pre_exec(move || {
             if libc::setpgid(0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // A worker never outlives a server that was killed: the kernel kills it too.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             set(libc::RLIMIT_AS, memory_bytes)?;

@@ -157,7 +157,18 @@ impl Docent {
             })
         })
         .await?;
-        let chunks = self.index_document(&doc.id, &parsed.text, &parsed.pages).await?;
+        let chunks = match self.index_document(&doc.id, &parsed.text, &parsed.pages).await {
+            Ok(n) => n,
+            Err(e) => {
+                // Stored and answerable go together: an upload that cannot be indexed (a full
+                // disk) is not kept half-way.
+                let id = doc.id.clone();
+                if let Err(undo) = self.blocking(move |s| s.delete_document(&id)).await {
+                    tracing::error!(id = %doc.id, error = %undo, "could not remove a document whose indexing failed");
+                }
+                return Err(e);
+            }
+        };
         tracing::info!(id = %doc.id, pages = doc.pages, tokens, chunks, "document ingested");
         Ok(doc)
     }

@@ -48,13 +48,13 @@ async fn a_batch_of_real_documents_gets_summaries_with_verified_citations_from_t
 }
 
 /// `docent serve` as a child process on the small real model.
-struct ServerProcess {
+pub struct ServerProcess {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
 impl ServerProcess {
-    fn start(data: &std::path::Path, port: u16, log: &std::path::Path) -> Self {
+    pub fn start(data: &std::path::Path, port: u16, log: &std::path::Path) -> Self {
         let models = models_dir();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_docent"))
@@ -72,7 +72,11 @@ impl ServerProcess {
         Self { child, base: format!("http://127.0.0.1:{port}") }
     }
 
-    async fn ready(&self) {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub async fn ready(&self) {
         for _ in 0..600 {
             if let Ok(r) = client().get(format!("{}/healthz", self.base)).send().await {
                 if r.status() == 200 {
@@ -84,12 +88,12 @@ impl ServerProcess {
         panic!("the server did not come up");
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub async fn get(&self, path: &str) -> Value {
         client().get(format!("{}{path}", self.base)).send().await.unwrap().json().await.unwrap()
     }
 
     /// SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
+    pub fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
