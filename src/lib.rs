@@ -46,10 +46,6 @@ impl Engines {
 /// Assemble the service from settings and engines (the real ones, or test doubles).
 pub fn build_docent(settings: &Settings, engines: Engines) -> anyhow::Result<Docent> {
     let store = Store::open(&settings.data_dir)?;
-    let swept = store.sweep_orphans()?;
-    if swept > 0 {
-        tracing::warn!(swept, "removed files of uploads that a crash interrupted before they were stored");
-    }
     let index = Arc::new(ChunkIndex::open(&settings.data_dir.join("index"))?);
     let answer = settings.max_answer_tokens;
     let budget = settings.baseline_context;
@@ -63,6 +59,12 @@ pub fn build_docent(settings: &Settings, engines: Engines) -> anyhow::Result<Doc
 /// that have no chunks (from before the index, or after its rebuild) indexed first.
 /// Batch workers start here too, after items a previous run left running are requeued.
 pub async fn build_state(settings: &Settings, engines: Engines) -> anyhow::Result<Arc<AppState>> {
+    // Only a starting server sweeps: a CLI command on the same data dir could otherwise remove the
+    // files of an upload the server is committing at that moment.
+    let swept = Store::open(&settings.data_dir)?.sweep_orphans()?;
+    if swept > 0 {
+        tracing::warn!(swept, "removed files of uploads that a crash interrupted before they were stored");
+    }
     let docent = Arc::new(build_docent(settings, engines)?);
     let indexed = docent.reindex(false).await?;
     if indexed > 0 {

@@ -99,8 +99,8 @@ impl Store {
     }
 
     /// Remove what a crash left between writing files and committing their rows: document
-    /// directories without a document row, batch upload directories without a batch. Call at
-    /// start, before requests. Returns how many were removed.
+    /// directories without a document row, batch upload directories without a batch. Call when a
+    /// server starts, before requests, never beside a running one. Returns how many were removed.
     pub fn sweep_orphans(&self) -> anyhow::Result<usize> {
         let mut removed = 0;
         for (dir, table) in [("docs", "documents"), ("batches", "batches")] {
