@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
-use crate::llm::{ConstraintDialect, DTypeChoice, LocalSettings, OpenAiSettings, Runtime, DEFAULT_KV_CACHE_TOKENS};
+use crate::llm::{
+    ConstraintDialect, DTypeChoice, KvCacheDtype, LocalSettings, OpenAiSettings, Runtime, DEFAULT_KV_CACHE_TOKENS,
+};
 use crate::pipeline::chunk::ChunkConfig;
 
 /// The default full-context model, as `scripts/fetch-models.sh` names it.
@@ -85,6 +87,9 @@ pub struct EngineArgs {
     /// (default 262144, one 256K-token Qwen3-4B sequence, 36 GiB).
     #[arg(long, env = "DOCENT_KV_CACHE_TOKENS", global = true)]
     pub kv_cache_tokens: Option<usize>,
+    /// On a GPU: `auto` (the model's dtype) or `f8e4m3` (half the memory per token).
+    #[arg(long, env = "DOCENT_KV_CACHE_DTYPE", global = true)]
+    pub kv_cache_dtype: Option<KvCacheDtype>,
     /// Split the full-context model over this many GPUs of this host (tensor parallelism over
     /// NCCL; needs a build with the `nccl` feature). The chunked side then uses the same model.
     #[arg(long, env = "DOCENT_TENSOR_PARALLEL", global = true)]
@@ -148,6 +153,7 @@ const FILE_KEYS: &[&str] = &[
     "max_answer_tokens",
     "cpu",
     "kv_cache_tokens",
+    "kv_cache_dtype",
     "tensor_parallel",
     "baseline_model",
     "baseline_context",
@@ -227,6 +233,7 @@ impl Settings {
             // H200 (benches/gpu-report.md, run 4): one at a time, the rest wait in its queue.
             max_num_seqs: 1,
             kv_cache_tokens: engine.kv_cache_tokens.or(fe.kv_cache_tokens).unwrap_or(DEFAULT_KV_CACHE_TOKENS),
+            kv_cache_dtype: engine.kv_cache_dtype.or(fe.kv_cache_dtype).unwrap_or_default(),
             prefix_cache: true,
             tensor_parallel: engine.tensor_parallel.or(fe.tensor_parallel).unwrap_or(1),
         };
@@ -398,6 +405,9 @@ mod tests {
         assert_eq!(s.addr.to_string(), "127.0.0.1:8080");
         engine.max_answer_tokens = Some(300);
         assert_eq!(Settings::resolve(&engine, &serve).unwrap().max_answer_tokens, 300);
+        assert_eq!(s.engine.kv_cache_dtype, KvCacheDtype::Auto);
+        let (_g, fp8) = with_file("kv_cache_dtype = \"f8e4m3\"\n");
+        assert_eq!(Settings::resolve(&fp8, &serve).unwrap().engine.kv_cache_dtype, KvCacheDtype::F8e4m3);
     }
 
     #[test]

@@ -178,6 +178,7 @@ async fn llm_part(
         force_cpu: true,
         max_num_seqs: 1,
         kv_cache_tokens: longest + args.decode_tokens + 64,
+        kv_cache_dtype: crate::llm::KvCacheDtype::Auto,
         prefix_cache: false,
         tensor_parallel: 1,
     };

@@ -31,6 +31,15 @@ pub struct GpuBenchArgs {
     /// Sequences of the longest length run at the same time with PagedAttention (0 skips this).
     #[arg(long, default_value_t = 2)]
     pub concurrent: usize,
+    /// Concurrency test: tokens each earlier sequence decodes beyond --decode-tokens per later one,
+    /// so that it is still running when the later ones join. Default: enough to go on decoding
+    /// through a later prefill at the single-sequence rate (mistral.rs prefills in one step, so an
+    /// earlier sequence in fact waits and then decodes the rest beside the later one).
+    #[arg(long)]
+    pub overlap_tokens: Option<usize>,
+    /// What PagedAttention stores keys and values as: `auto` (bf16 here) or `f8e4m3`.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub kv_cache_dtype: crate::llm::KvCacheDtype,
     /// Python with torch and transformers for the peer; `none` skips the peer.
     #[arg(long, default_value = "python3")]
     pub peer_python: String,
@@ -90,6 +99,14 @@ fn fitted_lengths(args: &GpuBenchArgs, shape: &Qwen3Shape) -> Vec<usize> {
     args.lengths.iter().map(|&n| n.min(room)).collect()
 }
 
+/// Bytes of key and value cache per token as PagedAttention stores them.
+pub(super) fn kv_bytes_per_token(shape: &Qwen3Shape, dtype: crate::llm::KvCacheDtype) -> u64 {
+    match dtype {
+        crate::llm::KvCacheDtype::Auto => shape.kv_bytes_per_token(),
+        crate::llm::KvCacheDtype::F8e4m3 => shape.kv_bytes_per_token() / 2,
+    }
+}
+
 /// The engine settings of a run; tensor-parallel workers load the model with the same ones.
 pub fn engine_settings(args: &GpuBenchArgs, tensor_parallel: usize) -> anyhow::Result<LocalSettings> {
     let shape = Qwen3Shape::from_config(&args.model.join("config.json"))?;
@@ -107,6 +124,7 @@ pub fn engine_settings(args: &GpuBenchArgs, tensor_parallel: usize) -> anyhow::R
         force_cpu: false,
         max_num_seqs: sequences,
         kv_cache_tokens,
+        kv_cache_dtype: args.kv_cache_dtype,
         prefix_cache: false,
         tensor_parallel,
     })
@@ -157,7 +175,8 @@ pub async fn run(mut args: GpuBenchArgs, tensor_parallel: usize) -> anyhow::Resu
         let runs = (0..args.concurrent).map(|i| {
             let later = (args.concurrent - 1 - i) as f64;
             let room = shape.max_positions.saturating_sub(longest + args.decode_tokens + 16);
-            let extra = ((later * stagger_s * rate * 1.3).ceil() as usize).min(room);
+            let per_later = args.overlap_tokens.unwrap_or((stagger_s * rate * 1.3).ceil() as usize);
+            let extra = (later as usize * per_later).min(room);
             let delay = Duration::from_secs_f64(i as f64 * stagger_s);
             let engine = &engine;
             async move {
@@ -197,7 +216,7 @@ pub async fn run(mut args: GpuBenchArgs, tensor_parallel: usize) -> anyhow::Resu
         tensor_parallel,
         versus,
         shape,
-        kv_cache_gib: gib(settings.kv_cache_tokens as u64 * shape.kv_bytes_per_token()),
+        kv_cache_gib: gib(settings.kv_cache_tokens as u64 * kv_bytes_per_token(&shape, args.kv_cache_dtype)),
         gpu_total_gib: gpu_memory().map(|(_, total)| total),
         load_s,
         peer,

@@ -83,8 +83,14 @@ impl Report<'_> {
         let _ = writeln!(
             out,
             "- docent: mistral.rs, PagedAttention, {} GPU(s) (tensor parallel), KV cache reserved {:.1} GiB \
-             (all GPUs); model load {:.1} s",
-            self.tensor_parallel, self.kv_cache_gib, self.load_s
+             (all GPUs, {}); model load {:.1} s",
+            self.tensor_parallel,
+            self.kv_cache_gib,
+            match self.args.kv_cache_dtype {
+                crate::llm::KvCacheDtype::Auto => "bf16",
+                crate::llm::KvCacheDtype::F8e4m3 => "FP8 E4M3",
+            },
+            self.load_s
         );
         let _ = writeln!(
             out,
@@ -268,7 +274,8 @@ impl Report<'_> {
                 if together { "yes" } else { "no" }
             );
         }
-        let per_seq = gib((c.tokens + self.args.decode_tokens) as u64 * self.shape.kv_bytes_per_token());
+        let per_token = super::gpu::kv_bytes_per_token(&self.shape, self.args.kv_cache_dtype);
+        let per_seq = gib((c.tokens + self.args.decode_tokens) as u64 * per_token);
         let _ = writeln!(out, "- KV cache per sequence: {per_seq:.1} GiB; GPU peak {} GiB", num(c.peak_used_gib, 1));
         if let (Some(peak), Some(total)) = (c.peak_used_gib, self.gpu_total_gib) {
             // Everything but the KV reservation (weights, activations, CUDA context) stays as measured.

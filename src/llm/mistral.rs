@@ -77,7 +77,8 @@ impl MistralEngine {
             (DTypeChoice::Bf16, _) => ModelDType::BF16,
         };
         // PagedAttention runs on GPUs only; on CPU mistral.rs keeps a contiguous cache per sequence.
-        let paged = if device.is_cpu() { None } else { Some(paged_config(settings.kv_cache_tokens)?) };
+        let paged =
+            if device.is_cpu() { None } else { Some(paged_config(settings.kv_cache_tokens, settings.kv_cache_dtype)?) };
         tracing::info!(model = %path.display(), ?dtype, device = ?device.location(), paged = paged.is_some(), "loading model");
         let model = if path.is_file() {
             load_gguf(path, dtype, paged, settings).await?
@@ -124,8 +125,15 @@ impl MistralEngine {
     }
 }
 
-fn paged_config(kv_cache_tokens: usize) -> anyhow::Result<PagedAttentionConfig> {
-    PagedAttentionMetaBuilder::default().with_gpu_memory(MemoryGpuConfig::ContextSize(kv_cache_tokens)).build()
+fn paged_config(kv_cache_tokens: usize, dtype: super::KvCacheDtype) -> anyhow::Result<PagedAttentionConfig> {
+    let cache_type = match dtype {
+        super::KvCacheDtype::Auto => mistralrs::PagedCacheType::Auto,
+        super::KvCacheDtype::F8e4m3 => mistralrs::PagedCacheType::F8E4M3,
+    };
+    PagedAttentionMetaBuilder::default()
+        .with_gpu_memory(MemoryGpuConfig::ContextSize(kv_cache_tokens))
+        .with_paged_cache_type(cache_type)
+        .build()
 }
 
 /// `GgufModelBuilder` always loads with `ModelDType::Auto`; this is its

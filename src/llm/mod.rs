@@ -94,6 +94,17 @@ pub enum DTypeChoice {
     Bf16,
 }
 
+/// What PagedAttention stores keys and values as on a GPU: the model's dtype, or FP8 (E4M3, half
+/// the bytes: twice the tokens in the same memory, half the bytes read per decoded token; values are
+/// rounded to 3 mantissa bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum KvCacheDtype {
+    #[default]
+    Auto,
+    F8e4m3,
+}
+
 /// Which in-process library runs a local model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
@@ -116,6 +127,7 @@ pub struct LocalSettings {
     /// Tokens of key/value cache PagedAttention reserves on a GPU, shared by all running
     /// sequences; it also caps one sequence's context there.
     pub kv_cache_tokens: usize,
+    pub kv_cache_dtype: KvCacheDtype,
     /// Keep the KV blocks of recent prompts for reuse (a second question on the same document
     /// skips its prefill).
     pub prefix_cache: bool,
