@@ -229,8 +229,9 @@ impl Settings {
             dtype: engine.dtype.or(fe.dtype).unwrap_or(DTypeChoice::Auto),
             max_context: engine.max_context.or(fe.max_context),
             force_cpu,
-            // mistral.rs 0.8.1 ran two sequences at once ten times slower per step than one on an
-            // H200 (benches/gpu-report.md, run 4): one at a time, the rest wait in its queue.
+            // One analysis at a time, the rest wait in the engine's queue: mistral.rs prefills a
+            // prompt in one step, so a long document's prefill would stall every other running
+            // sequence for its whole length (benches/gpu-report.md, run 6).
             max_num_seqs: 1,
             kv_cache_tokens: engine.kv_cache_tokens.or(fe.kv_cache_tokens).unwrap_or(DEFAULT_KV_CACHE_TOKENS),
             kv_cache_dtype: engine.kv_cache_dtype.or(fe.kv_cache_dtype).unwrap_or_default(),

@@ -59,21 +59,34 @@ pub(super) fn decode_rate(r: &crate::llm::TimedCompletion) -> Option<f64> {
 }
 
 impl Report<'_> {
-    pub fn render(&self) -> String {
-        let mut out = String::new();
+    /// The command line that repeats this run: every flag that shapes the figures.
+    fn command(&self) -> String {
         let a = self.args;
-        let s = &self.shape;
-        let _ = writeln!(out, "# docent bench gpu\n");
-        let _ = writeln!(
-            out,
-            "Command: `docent bench gpu --tensor-parallel {} --model {} --lengths {} --decode-tokens {} \
-             --concurrent {}`\n",
+        let mut command = format!(
+            "docent bench gpu --tensor-parallel {} --model {} --lengths {} --decode-tokens {} --concurrent {}",
             self.tensor_parallel,
             a.model.display(),
             a.lengths.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
             a.decode_tokens,
             a.concurrent
         );
+        if let Some(n) = a.overlap_tokens {
+            let _ = write!(command, " --overlap-tokens {n}");
+        }
+        if a.kv_cache_dtype == crate::llm::KvCacheDtype::F8e4m3 {
+            command.push_str(" --kv-cache-dtype f8e4m3");
+        }
+        if a.peer_python == "none" {
+            command.push_str(" --peer-python none");
+        }
+        command
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let s = &self.shape;
+        let _ = writeln!(out, "# docent bench gpu\n");
+        let _ = writeln!(out, "Command: `{}`\n", self.command());
         let _ = writeln!(out, "- GPU: {}", self.peer.gpu.as_deref().unwrap_or("(peer did not report)"));
         let _ = writeln!(
             out,
@@ -288,5 +301,59 @@ impl Report<'_> {
                 c.tokens
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: GpuBenchArgs,
+        #[arg(long)]
+        tensor_parallel: usize,
+    }
+
+    fn parse(line: &str) -> Cli {
+        let words = line.strip_prefix("docent bench gpu").expect("a bench command").split_whitespace();
+        Cli::try_parse_from(std::iter::once("bench").chain(words)).expect("the printed command parses")
+    }
+
+    #[test]
+    fn the_printed_command_repeats_every_flag_that_shapes_the_figures() {
+        let given = "docent bench gpu --tensor-parallel 2 --model q4b --lengths 8192,253952 --decode-tokens 32 \
+                     --concurrent 3 --overlap-tokens 256 --kv-cache-dtype f8e4m3 --peer-python none";
+        let cli = parse(given);
+        let report = Report {
+            args: &cli.bench,
+            tensor_parallel: cli.tensor_parallel,
+            versus: None,
+            shape: Qwen3Shape::QWEN3_4B,
+            kv_cache_gib: 0.0,
+            gpu_total_gib: None,
+            load_s: 0.0,
+            peer: PeerResults::default(),
+            ours: Vec::new(),
+            concurrency: None,
+        };
+        let printed = report.command();
+        assert!(report.render().contains(&format!("Command: `{printed}`")));
+        let again = parse(&printed);
+        assert_eq!(again.tensor_parallel, 2);
+        let (a, b) = (&again.bench, &cli.bench);
+        assert_eq!((&a.model, &a.lengths, a.decode_tokens, a.concurrent), (&b.model, &b.lengths, 32, 3));
+        assert_eq!((a.overlap_tokens, a.kv_cache_dtype), (Some(256), crate::llm::KvCacheDtype::F8e4m3));
+        assert_eq!(a.peer_python, "none");
+
+        // Defaults stay out of the line.
+        let plain =
+            parse("docent bench gpu --tensor-parallel 1 --model q4b --lengths 8192 --decode-tokens 64 --concurrent 0");
+        let report = Report { args: &plain.bench, tensor_parallel: 1, ..report };
+        assert!(!report.command().contains("--kv-cache-dtype") && !report.command().contains("--overlap"));
+        assert!(!report.command().contains("--peer-python"));
     }
 }
