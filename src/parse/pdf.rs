@@ -84,7 +84,111 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<(Vec<S
             }
         }
     }
+    let unmapped: Vec<u32> =
+        doc.get_pages().iter().filter(|(_, &id)| has_unmapped_cjk_font(&doc, id)).map(|(&n, _)| n).collect();
+    if !unmapped.is_empty() {
+        warnings.push(reread_cjk_pages("pdftotext", bytes, password, &page_numbers, &unmapped, &mut pages));
+    }
     Ok((pages, warnings))
+}
+
+/// CID orderings whose character collections poppler maps to Unicode without the font's help.
+const CJK_ORDERINGS: &[&[u8]] = &[b"GB1", b"CNS1", b"Japan1", b"Korea1"];
+
+/// A page that draws with a CJK CID font that has no `ToUnicode` map (common in PDFs made with
+/// Adobe's CJK fonts). pdf-extract drops its glyphs; poppler maps them through the Adobe character
+/// collection the font names.
+fn has_unmapped_cjk_font(doc: &lopdf::Document, page: lopdf::ObjectId) -> bool {
+    let Ok(fonts) = doc.get_page_fonts(page) else { return false };
+    fonts.values().any(|font| {
+        let name = |key: &[u8]| font.get_deref(key, doc).and_then(lopdf::Object::as_name).ok();
+        if name(b"Subtype") != Some(b"Type0") || font.has(b"ToUnicode") {
+            return false;
+        }
+        let ordering = font
+            .get_deref(b"DescendantFonts", doc)
+            .and_then(lopdf::Object::as_array)
+            .ok()
+            .and_then(|d| d.first())
+            .and_then(|d| doc.dereference(d).ok())
+            .and_then(|(_, d)| d.as_dict().ok())
+            .and_then(|d| d.get_deref(b"CIDSystemInfo", doc).and_then(lopdf::Object::as_dict).ok())
+            .and_then(|info| info.get_deref(b"Ordering", doc).ok())
+            .and_then(|o| o.as_str().or_else(|_| o.as_name()).ok());
+        ordering.is_some_and(|o| CJK_ORDERINGS.contains(&o))
+    })
+}
+
+/// Replace the text of the `unmapped` pages with poppler's `pdftotext`, where it is installed;
+/// the warning says which pages and how they were read.
+fn reread_cjk_pages(
+    program: &str,
+    pdf: &[u8],
+    password: Option<&str>,
+    page_numbers: &[u32],
+    unmapped: &[u32],
+    pages: &mut [String],
+) -> String {
+    let list = page_ranges(unmapped);
+    match pdftotext(program, pdf, password) {
+        // One page per form feed; a count that differs from the document's means the two
+        // parsers disagree about the pages, and pdf-extract's text stays.
+        Ok(poppler) if poppler.len() == page_numbers.len() => {
+            for ((number, page), text) in page_numbers.iter().zip(pages.iter_mut()).zip(poppler) {
+                if unmapped.contains(number) {
+                    *page = text;
+                }
+            }
+            return format!(
+                "cjk_fonts: page(s) {list} use CJK fonts without a Unicode map, which pdf-extract cannot \
+                 read; poppler's pdftotext read them"
+            );
+        }
+        Ok(poppler) => {
+            tracing::warn!(pages = page_numbers.len(), poppler = poppler.len(), "pdftotext counted other pages")
+        }
+        Err(e) => tracing::warn!(error = %e, "pdftotext did not read the PDF"),
+    }
+    format!(
+        "cjk_fonts: page(s) {list} use CJK fonts without a Unicode map; their CJK text is missing \
+         (poppler's pdftotext, from Debian's poppler-utils, reads it but could not be used here)"
+    )
+}
+
+/// `1–29, 31` for pages 1 to 29 and 31 (sorted page numbers).
+fn page_ranges(pages: &[u32]) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &n in pages {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == n => *end = n,
+            _ => runs.push((n, n)),
+        }
+    }
+    runs.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}–{b}") }).collect::<Vec<_>>().join(", ")
+}
+
+/// The text of every page by poppler's `pdftotext`, in reading order.
+fn pdftotext(program: &str, pdf: &[u8], password: Option<&str>) -> Result<Vec<String>, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut file = tempfile::NamedTempFile::new().map_err(|e| format!("no scratch file: {e}"))?;
+    file.write_all(pdf).map_err(|e| format!("could not write the PDF: {e}"))?;
+    let mut command = Command::new(program);
+    command.args(["-q", "-enc", "UTF-8"]);
+    if let Some(p) = password {
+        command.args(["-upw", p]);
+    }
+    let out = command.arg(file.path()).arg("-").stdin(Stdio::null()).output().map_err(|e| format!("{program}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{program} exited with {}", out.status));
+    }
+    let text = String::from_utf8(out.stdout).map_err(|_| "pdftotext wrote invalid UTF-8".to_owned())?;
+    // pdftotext ends every page with a form feed.
+    let mut pages: Vec<String> = text.split('\u{c}').map(str::to_owned).collect();
+    if pages.last().is_some_and(|p| p.trim().is_empty()) {
+        pages.pop();
+    }
+    Ok(pages)
 }
 
 /// One page's text. pdf-extract panics on some malformed content: that page is lost, with a
@@ -116,4 +220,33 @@ fn classify_load_error(e: &lopdf::Error) -> AppError {
     }
     tracing::info!(error = %detail, "PDF rejected as corrupt");
     AppError::new(ErrorCode::PdfCorrupt, "the PDF is damaged and could not be read")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YELLOWPAPER_ZH: &[u8] = include_bytes!("../../corpora/ethereum-yellowpaper-zh.pdf");
+
+    #[test]
+    fn page_lists_are_written_as_ranges() {
+        assert_eq!(page_ranges(&[1, 2, 3, 5, 7, 8]), "1–3, 5, 7–8");
+        assert_eq!(page_ranges(&[4]), "4");
+    }
+
+    #[test]
+    fn cjk_fonts_without_a_unicode_map_are_found_and_latin_fonts_are_not() {
+        let doc = lopdf::Document::load_mem(YELLOWPAPER_ZH).unwrap();
+        assert!(doc.get_pages().values().all(|&id| has_unmapped_cjk_font(&doc, id)));
+        let doc = lopdf::Document::load_mem(include_bytes!("../../corpora/bitcoin.pdf")).unwrap();
+        assert!(!doc.get_pages().values().any(|&id| has_unmapped_cjk_font(&doc, id)));
+    }
+
+    #[test]
+    fn without_pdftotext_the_pages_keep_their_text_and_the_warning_says_chinese_is_missing() {
+        let mut pages = vec!["first".to_owned(), "second".to_owned()];
+        let warning = reread_cjk_pages("docent-no-such-program", YELLOWPAPER_ZH, None, &[1, 2], &[2], &mut pages);
+        assert_eq!(pages, ["first", "second"]);
+        assert!(warning.starts_with("cjk_fonts: page(s) 2 ") && warning.contains("missing"), "{warning}");
+    }
 }
