@@ -85,9 +85,9 @@ pub fn parse(media: MediaType, bytes: &[u8], password: Option<&str>) -> AppResul
 pub fn parse_with(media: MediaType, bytes: &[u8], options: &ParseOptions<'_>) -> AppResult<ParsedText> {
     let (raw_pages, mut warnings) = match media {
         MediaType::Pdf => {
-            let (mut pages, mut warnings) = pdf::extract_pages(bytes, options.password)?;
+            let pdf::PdfText { mut pages, mut warnings, decrypted } = pdf::extract_pages(bytes, options.password)?;
             if let Some(ocr) = &options.ocr {
-                warnings.extend(ocr_empty_pages(ocr, bytes, options.password, &mut pages));
+                warnings.extend(ocr_empty_pages(ocr, decrypted.as_deref().unwrap_or(bytes), &mut pages));
             }
             (pages, warnings)
         }
@@ -123,7 +123,7 @@ pub fn parse_with(media: MediaType, bytes: &[u8], options: &ParseOptions<'_>) ->
 /// keep it, however poor: a heuristic that swaps a real text layer for OCR output would lose exact
 /// text; a poor one is flagged by `quality_warnings` instead. Returns warnings that say which
 /// pages were read by OCR and which could not be.
-fn ocr_empty_pages(ocr: &Ocr, pdf: &[u8], password: Option<&str>, pages: &mut [String]) -> Vec<String> {
+fn ocr_empty_pages(ocr: &Ocr, pdf: &[u8], pages: &mut [String]) -> Vec<String> {
     let empty: Vec<u32> =
         (1u32..).zip(pages.iter()).filter(|(_, text)| text.trim().is_empty()).map(|(n, _)| n).collect();
     if empty.is_empty() {
@@ -131,7 +131,7 @@ fn ocr_empty_pages(ocr: &Ocr, pdf: &[u8], password: Option<&str>, pages: &mut [S
     }
     let mut read_pages = Vec::new();
     let mut warnings = Vec::new();
-    for (&number, read) in empty.iter().zip(ocr.read_pages(pdf, password, &empty)) {
+    for (&number, read) in empty.iter().zip(ocr.read_pages(pdf, &empty)) {
         let Some(page) = usize::try_from(number).ok().and_then(|n| pages.get_mut(n.saturating_sub(1))) else {
             continue;
         };

@@ -44,7 +44,8 @@ impl Ocr {
 
     /// The text of each page named (1-based) in `pages`, in that order. Pages run in parallel,
     /// one Tesseract thread each (its own threads help less than whole pages at once).
-    pub fn read_pages(&self, pdf: &[u8], password: Option<&str>, pages: &[u32]) -> Vec<Result<String, String>> {
+    /// `pdf` is not encrypted (the caller decrypts it): a password would be visible on the command line.
+    pub fn read_pages(&self, pdf: &[u8], pages: &[u32]) -> Vec<Result<String, String>> {
         let dir = match tempfile::tempdir() {
             Ok(d) => d,
             Err(e) => return pages.iter().map(|_| Err(format!("no scratch directory for OCR: {e}"))).collect(),
@@ -62,9 +63,7 @@ impl Ocr {
                     let (dir, input) = (dir.path(), &input);
                     (
                         run.len(),
-                        scope.spawn(move || {
-                            run.iter().map(|&n| self.read_page(dir, input, password, n)).collect::<Vec<_>>()
-                        }),
+                        scope.spawn(move || run.iter().map(|&n| self.read_page(dir, input, n)).collect::<Vec<_>>()),
                     )
                 })
                 .collect();
@@ -76,20 +75,11 @@ impl Ocr {
         })
     }
 
-    fn read_page(
-        &self,
-        dir: &std::path::Path,
-        input: &std::path::Path,
-        password: Option<&str>,
-        page: u32,
-    ) -> Result<String, String> {
+    fn read_page(&self, dir: &std::path::Path, input: &std::path::Path, page: u32) -> Result<String, String> {
         let root = dir.join(format!("page-{page}"));
         let n = page.to_string();
         let mut render = Command::new("pdftoppm");
         render.args(["-r", DPI, "-gray", "-png", "-singlefile", "-f", &n, "-l", &n]);
-        if let Some(p) = password {
-            render.args(["-upw", p]);
-        }
         let rendered =
             render.arg(input).arg(&root).stdin(Stdio::null()).output().map_err(|e| format!("pdftoppm: {e}"))?;
         if !rendered.status.success() {

@@ -3,9 +3,19 @@
 
 use crate::error::{AppError, AppResult, ErrorCode};
 
+/// What pdf-extract (and poppler, for pages it cannot read) found in a PDF.
+pub struct PdfText {
+    /// Raw text of each page, in page order.
+    pub pages: Vec<String>,
+    pub warnings: Vec<String>,
+    /// An encrypted file, decrypted: what other readers (OCR) get instead of the original and its
+    /// password, which would otherwise travel on their command lines.
+    pub decrypted: Option<Vec<u8>>,
+}
+
 /// Raw text of each page, in page order. A page that fails to extract yields
 /// an empty string and a warning, so one bad page does not lose the document.
-pub fn extract_pages(bytes: &[u8], password: Option<&str>) -> AppResult<(Vec<String>, Vec<String>)> {
+pub fn extract_pages(bytes: &[u8], password: Option<&str>) -> AppResult<PdfText> {
     // pdf-extract and lopdf can panic on hostile input; a panic must become an
     // error for this upload, never take down the worker thread that runs it.
     let result = std::panic::catch_unwind(|| extract_pages_inner(bytes, password));
@@ -18,11 +28,12 @@ pub fn extract_pages(bytes: &[u8], password: Option<&str>) -> AppResult<(Vec<Str
     }
 }
 
-fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<(Vec<String>, Vec<String>)> {
+fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<PdfText> {
     let doc = lopdf::Document::load_mem(bytes).map_err(|e| classify_load_error(&e))?;
     // A password matters only for an encrypted file; many are encrypted with an
     // empty user password (owner restrictions only).
-    let doc = if doc.is_encrypted() {
+    let encrypted = doc.is_encrypted();
+    let mut doc = if encrypted {
         lopdf::Document::load_mem_with_options(bytes, lopdf::LoadOptions::with_password(password.unwrap_or("")))
             .map_err(|e| {
                 tracing::info!(error = %e, "PDF did not open with the password");
@@ -84,12 +95,23 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<(Vec<S
             }
         }
     }
+    // lopdf decrypted every object on loading and dropped the encryption dictionary.
+    let decrypted = if encrypted {
+        let mut plain = Vec::new();
+        doc.save_to(&mut plain).map_err(|e| {
+            AppError::new(ErrorCode::PdfCorrupt, "the decrypted PDF could not be written out").with_cause(e)
+        })?;
+        Some(plain)
+    } else {
+        None
+    };
     let unmapped: Vec<u32> =
         doc.get_pages().iter().filter(|(_, &id)| has_unmapped_cjk_font(&doc, id)).map(|(&n, _)| n).collect();
     if !unmapped.is_empty() {
-        warnings.push(reread_cjk_pages("pdftotext", bytes, password, &page_numbers, &unmapped, &mut pages));
+        let readable = decrypted.as_deref().unwrap_or(bytes);
+        warnings.push(reread_cjk_pages("pdftotext", readable, &page_numbers, &unmapped, &mut pages));
     }
-    Ok((pages, warnings))
+    Ok(PdfText { pages, warnings, decrypted })
 }
 
 /// CID orderings whose character collections poppler maps to Unicode without the font's help.
@@ -120,17 +142,10 @@ fn has_unmapped_cjk_font(doc: &lopdf::Document, page: lopdf::ObjectId) -> bool {
 }
 
 /// Replace the text of the `unmapped` pages with poppler's `pdftotext`, where it is installed;
-/// the warning says which pages and how they were read.
-fn reread_cjk_pages(
-    program: &str,
-    pdf: &[u8],
-    password: Option<&str>,
-    page_numbers: &[u32],
-    unmapped: &[u32],
-    pages: &mut [String],
-) -> String {
+/// the warning says which pages and how they were read. `pdf` is not encrypted.
+fn reread_cjk_pages(program: &str, pdf: &[u8], page_numbers: &[u32], unmapped: &[u32], pages: &mut [String]) -> String {
     let list = page_ranges(unmapped);
-    match pdftotext(program, pdf, password) {
+    match pdftotext(program, pdf) {
         // One page per form feed; a count that differs from the document's means the two
         // parsers disagree about the pages, and pdf-extract's text stays.
         Ok(poppler) if poppler.len() == page_numbers.len() => {
@@ -168,16 +183,13 @@ fn page_ranges(pages: &[u32]) -> String {
 }
 
 /// The text of every page by poppler's `pdftotext`, in reading order.
-fn pdftotext(program: &str, pdf: &[u8], password: Option<&str>) -> Result<Vec<String>, String> {
+fn pdftotext(program: &str, pdf: &[u8]) -> Result<Vec<String>, String> {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut file = tempfile::NamedTempFile::new().map_err(|e| format!("no scratch file: {e}"))?;
     file.write_all(pdf).map_err(|e| format!("could not write the PDF: {e}"))?;
     let mut command = Command::new(program);
     command.args(["-q", "-enc", "UTF-8"]);
-    if let Some(p) = password {
-        command.args(["-upw", p]);
-    }
     let out = command.arg(file.path()).arg("-").stdin(Stdio::null()).output().map_err(|e| format!("{program}: {e}"))?;
     if !out.status.success() {
         return Err(format!("{program} exited with {}", out.status));
@@ -229,6 +241,26 @@ mod tests {
     const YELLOWPAPER_ZH: &[u8] = include_bytes!("../../corpora/ethereum-yellowpaper-zh.pdf");
 
     #[test]
+    fn poppler_reads_an_encrypted_pdf_decrypted_in_process_without_its_password() {
+        let original = include_bytes!("../../corpora/encrypted_rc4_userpw-openpassword.pdf");
+        let text = extract_pages(original, Some("openpassword")).unwrap();
+        let decrypted = text.decrypted.expect("an encrypted file is handed on decrypted");
+        let with_password = std::process::Command::new("pdftotext")
+            .args(["-q", "-enc", "UTF-8", "-upw", "openpassword"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/encrypted_rc4_userpw-openpassword.pdf"))
+            .arg("-")
+            .output()
+            .expect("pdftotext (poppler-utils) is installed by scripts/test.sh");
+        assert!(with_password.status.success());
+        let expected = String::from_utf8(with_password.stdout).unwrap();
+        assert!(expected.split_whitespace().count() > 50, "{expected}");
+        assert_eq!(pdftotext("pdftotext", &decrypted).unwrap().concat(), expected.replace('\u{c}', ""));
+        // Without the password poppler cannot read the original at all.
+        assert!(pdftotext("pdftotext", original).is_err());
+        assert!(extract_pages(include_bytes!("../../corpora/bitcoin.pdf"), None).unwrap().decrypted.is_none());
+    }
+
+    #[test]
     fn page_lists_are_written_as_ranges() {
         assert_eq!(page_ranges(&[1, 2, 3, 5, 7, 8]), "1–3, 5, 7–8");
         assert_eq!(page_ranges(&[4]), "4");
@@ -245,7 +277,7 @@ mod tests {
     #[test]
     fn without_pdftotext_the_pages_keep_their_text_and_the_warning_says_chinese_is_missing() {
         let mut pages = vec!["first".to_owned(), "second".to_owned()];
-        let warning = reread_cjk_pages("docent-no-such-program", YELLOWPAPER_ZH, None, &[1, 2], &[2], &mut pages);
+        let warning = reread_cjk_pages("docent-no-such-program", YELLOWPAPER_ZH, &[1, 2], &[2], &mut pages);
         assert_eq!(pages, ["first", "second"]);
         assert!(warning.starts_with("cjk_fonts: page(s) 2 ") && warning.contains("missing"), "{warning}");
     }
