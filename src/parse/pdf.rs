@@ -95,13 +95,17 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<PdfTex
             }
         }
     }
-    // lopdf decrypted every object on loading and dropped the encryption dictionary.
+    // lopdf decrypted every object on loading and dropped the encryption dictionary. A copy that
+    // cannot be written out costs only what poppler would have added (OCR, CJK pages), not the text.
     let decrypted = if encrypted {
         let mut plain = Vec::new();
-        doc.save_to(&mut plain).map_err(|e| {
-            AppError::new(ErrorCode::PdfCorrupt, "the decrypted PDF could not be written out").with_cause(e)
-        })?;
-        Some(plain)
+        match doc.save_to(&mut plain) {
+            Ok(()) => Some(plain),
+            Err(e) => {
+                tracing::warn!(error = %e, "the decrypted PDF could not be written out for poppler");
+                None
+            }
+        }
     } else {
         None
     };
