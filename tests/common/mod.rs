@@ -103,9 +103,13 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// The multipart body of an upload: one `file` part named `name`.
+pub fn file_form(name: &str, bytes: Vec<u8>) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()))
+}
+
 pub async fn upload(server: &TestServer, name: &str, bytes: Vec<u8>) -> reqwest::Response {
-    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
-    let form = reqwest::multipart::Form::new().part("file", part);
+    let form = file_form(name, bytes);
     client().post(server.url("/api/v1/documents")).multipart(form).send().await.expect("upload request")
 }
 

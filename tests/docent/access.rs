@@ -39,8 +39,7 @@ async fn call(
 }
 
 async fn upload_as(s: &TestServer, key: &str, name: &str, bytes: Vec<u8>) -> Value {
-    let form =
-        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()));
+    let form = crate::common::file_form(name, bytes);
     let resp = client().post(s.url("/api/v1/documents")).bearer_auth(key).multipart(form).send().await.unwrap();
     assert_eq!(resp.status(), 201);
     resp.json().await.unwrap()
@@ -170,10 +169,7 @@ async fn a_signed_in_session_needs_the_csrf_token_for_every_form_post() {
     let token = page.split("name=\"csrf-token\" content=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
     assert_eq!(token.len(), 64);
 
-    let form = || {
-        reqwest::multipart::Form::new()
-            .part("file", reqwest::multipart::Part::bytes(read_corpus("bitcoin_intro.txt")).file_name("intro.txt"))
-    };
+    let form = || crate::common::file_form("intro.txt", read_corpus("bitcoin_intro.txt"));
     let post = |url: String| client().post(url).header("cookie", &cookie).multipart(form());
     let no_token = post(s.url("/upload")).send().await.unwrap();
     assert_eq!(no_token.status(), 403);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::batch_e2e::ServerProcess;
-use crate::common::{client, free_port, read_corpus, settings, ScriptedEngine, TestServer};
+use crate::common::{client, file_form, free_port, read_corpus, settings, ScriptedEngine, TestServer};
 
 /// PIDs of the parse workers `server` started.
 fn parse_workers(server: u32) -> Vec<u32> {
@@ -31,9 +31,7 @@ fn integrity(data: &std::path::Path) -> String {
 }
 
 async fn upload_to(base: &str, name: &str, bytes: Vec<u8>) -> reqwest::Result<reqwest::Response> {
-    let form =
-        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()));
-    client().post(format!("{base}/api/v1/documents")).multipart(form).send().await
+    client().post(format!("{base}/api/v1/documents")).multipart(file_form(name, bytes)).send().await
 }
 
 #[actix_web::test]
