@@ -6,6 +6,8 @@ one JSON object per line on stdout:
   {"kind": "matmul", "tflops": ...}          dense bf16 matmul rate, the FLOP floor's divisor
   {"kind": "run", "impl": "sdpa", "tokens": N, "ttft_s": ..., "decode_tok_s": ..., "peak_gib": ...}
   {"kind": "error", "impl": ..., "tokens": N, "message": ...}
+  {"kind": "tput", "tokens": N, "seconds": ..., "peak_gib": ...}   one throughput prompt (`tput_<j>.u32`),
+                                                                 prefill and answer, one after another
 TTFT is one forward over the prompt with logits for the last token only, then argmax; decode is a
 greedy loop on the KV cache (DynamicCache), synchronised at both ends.
 """
@@ -77,6 +79,8 @@ def main():
     p.add_argument("--prompts", required=True)
     p.add_argument("--lengths", required=True)
     p.add_argument("--decode", type=int, default=64)
+    p.add_argument("--throughput-count", type=int, default=0)
+    p.add_argument("--throughput-answer", type=int, default=256)
     args = p.parse_args()
     lengths = [int(x) for x in args.lengths.split(",")]
 
@@ -97,6 +101,18 @@ def main():
                 emit(kind="error", impl=impl, tokens=n, message=f"out of memory: {e}".splitlines()[0])
                 torch.cuda.empty_cache()
             print(f"peer {impl} {n} done", file=sys.stderr, flush=True)
+        if impl == "sdpa":
+            for j in range(args.throughput_count):
+                raw = np.fromfile(Path(args.prompts) / f"tput_{j}.u32", dtype="<u4").astype(np.int64)
+                ids = torch.from_numpy(raw).unsqueeze(0).cuda()
+                start = time.perf_counter()
+                try:
+                    _, _, peak = run(model, ids, args.throughput_answer)
+                    emit(kind="tput", tokens=len(raw), seconds=time.perf_counter() - start, peak_gib=peak)
+                except torch.cuda.OutOfMemoryError as e:
+                    emit(kind="error", impl=impl, tokens=len(raw), message=f"out of memory: {e}".splitlines()[0])
+                    torch.cuda.empty_cache()
+            print(f"peer throughput sample of {args.throughput_count} done", file=sys.stderr, flush=True)
         del model
         torch.cuda.empty_cache()
 

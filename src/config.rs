@@ -17,6 +17,15 @@ pub const DEFAULT_MODEL_FILE: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 /// The default short-context baseline model (SmolLM2-135M-Instruct).
 pub const DEFAULT_BASELINE_FILE: &str = "smollm2-135m-instruct-q4_1.gguf";
 
+/// Sequences mistral.rs runs at once on a GPU (its own default; it captures CUDA graphs for decode
+/// batches up to 64). How many of them fit is decided by the KV cache: a request waits until its
+/// prompt and answer fit beside the running ones.
+pub const GPU_MAX_RUNNING: usize = 32;
+/// Analyses admitted at once on a GPU, running or waiting for KV blocks.
+const GPU_MAX_QUEUED: usize = 64;
+/// Batch items run at once on a GPU (benches/gpu-report.md, the throughput scenario).
+const GPU_BATCH_WORKERS: usize = 16;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
@@ -120,13 +129,15 @@ pub struct ServeArgs {
     /// Largest upload accepted, in MiB.
     #[arg(long, env = "DOCENT_MAX_UPLOAD_MB")]
     pub max_upload_mb: Option<usize>,
-    /// Analyses admitted at once; more get `engine_busy` (503, Retry-After).
+    /// Analyses admitted at once, running or waiting for the engine (default 4 on the CPU, 64 on a
+    /// GPU); more get `engine_busy` (503, Retry-After).
     #[arg(long, env = "DOCENT_MAX_QUEUED")]
     pub max_queued: Option<usize>,
     /// Batch items waiting at most; a batch that would pass it gets `engine_busy`.
     #[arg(long, env = "DOCENT_MAX_BATCH_ITEMS")]
     pub max_batch_items: Option<usize>,
-    /// Batch items run at once (default 1: one engine runs one long sequence best).
+    /// Batch items run at once (default 1 on the CPU, where one sequence at a time is fastest;
+    /// 16 on a GPU, where mistral.rs decodes running sequences together).
     #[arg(long, env = "DOCENT_BATCH_WORKERS")]
     pub batch_workers: Option<usize>,
     /// Longest a file may take to parse (OCR included), in seconds; then `parse_timeout`.
@@ -223,16 +234,18 @@ impl Settings {
         let force_cpu = engine.cpu.or(fe.cpu).unwrap_or(false);
         // A build without CUDA runs everything on the CPU.
         let on_cpu = force_cpu || !cfg!(feature = "cuda");
+        let runtime = kind.runtime(&model, on_cpu)?;
+        // On a GPU mistral.rs batches running sequences (continuous batching, PagedAttention); on
+        // the CPU one sequence at a time is fastest (README "Batches": two overlapping items took
+        // longer than one after the other).
+        let gpu = !on_cpu && runtime == Runtime::MistralRs && !matches!(kind, EngineKind::Openai);
         let full = LocalSettings {
-            runtime: kind.runtime(&model, on_cpu)?,
+            runtime,
             model,
             dtype: engine.dtype.or(fe.dtype).unwrap_or(DTypeChoice::Auto),
             max_context: engine.max_context.or(fe.max_context),
             force_cpu,
-            // One analysis at a time, the rest wait in the engine's queue: mistral.rs prefills a
-            // prompt in one step, so a long document's prefill would stall every other running
-            // sequence for its whole length (benches/gpu-report.md, run 6).
-            max_num_seqs: 1,
+            max_num_seqs: if gpu { GPU_MAX_RUNNING } else { 1 },
             kv_cache_tokens: engine.kv_cache_tokens.or(fe.kv_cache_tokens).unwrap_or(DEFAULT_KV_CACHE_TOKENS),
             kv_cache_dtype: engine.kv_cache_dtype.or(fe.kv_cache_dtype).unwrap_or_default(),
             prefix_cache: true,
@@ -293,9 +306,9 @@ impl Settings {
             addr: serve.addr.or(fs.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir: serve.data_dir.clone().or(fs.data_dir).unwrap_or_else(|| PathBuf::from("data")),
             max_upload_bytes: serve.max_upload_mb.or(fs.max_upload_mb).unwrap_or(100) * 1024 * 1024,
-            max_queued: serve.max_queued.or(fs.max_queued).unwrap_or(4),
+            max_queued: serve.max_queued.or(fs.max_queued).unwrap_or(if gpu { GPU_MAX_QUEUED } else { 4 }),
             max_batch_items: serve.max_batch_items.or(fs.max_batch_items).unwrap_or(10_000),
-            batch_workers: serve.batch_workers.or(fs.batch_workers).unwrap_or(1),
+            batch_workers: serve.batch_workers.or(fs.batch_workers).unwrap_or(if gpu { GPU_BATCH_WORKERS } else { 1 }),
             parser: crate::parse::Isolation {
                 program: parse_worker_program()?,
                 timeout: std::time::Duration::from_secs(serve.parse_timeout_s.or(fs.parse_timeout_s).unwrap_or(300)),

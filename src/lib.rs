@@ -10,6 +10,7 @@ pub mod http;
 pub mod index;
 pub mod jobs;
 pub mod llm;
+pub mod models;
 pub mod parse;
 pub mod pipeline;
 pub mod service;

@@ -9,8 +9,8 @@ mod cli;
 
 use docent::config::{EngineArgs, ServeArgs, Settings};
 use docent::domain::{Analysis, Comparison, PipelineKind, Scope, Side, Task};
-use docent::llm::checkpoint::baichuan2::TinyBaichuan2;
-use docent::llm::checkpoint::{write_random_qwen3, Qwen3Shape};
+use docent::models::checkpoint::baichuan2::TinyBaichuan2;
+use docent::models::checkpoint::{write_random_qwen3, Qwen3Shape};
 use docent::pipeline::TaskSpec;
 use docent::service::ChunkedModel;
 
@@ -268,7 +268,7 @@ async fn run(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
         }
         Command::Checkpoint { out, shape, tokenizer, format, seed } if shape == "baichuan2-tiny" => {
             let tokenizer = tokenizer.unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(docent::llm::checkpoint::baichuan2::TOKENIZER_FIXTURE)
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(docent::models::checkpoint::baichuan2::TOKENIZER_FIXTURE)
             });
             let model = TinyBaichuan2::random(seed);
             match format.as_str() {
@@ -306,7 +306,7 @@ async fn run(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
         Command::Models(ModelsCommand::ConvertBaichuan2 { src, dst }) => {
             let start = std::time::Instant::now();
             let done =
-                tokio::task::spawn_blocking(move || docent::llm::baichuan::convert_baichuan2(&src, &dst)).await??;
+                tokio::task::spawn_blocking(move || docent::models::baichuan::convert_baichuan2(&src, &dst)).await??;
             eprintln!(
                 "converted {} layers, {} tensors, {:.2} GB in {:.1} s; LM head row norms {:.3}..{:.3} before normalising{}",
                 done.layers,

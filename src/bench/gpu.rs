@@ -14,8 +14,9 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 
 use super::report::{gib, Report, Summary};
-use crate::llm::checkpoint::Qwen3Shape;
+use super::throughput;
 use crate::llm::{DTypeChoice, LocalSettings, MistralEngine, Runtime, TimedCompletion};
+use crate::models::checkpoint::Qwen3Shape;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct GpuBenchArgs {
@@ -37,6 +38,21 @@ pub struct GpuBenchArgs {
     /// earlier sequence in fact waits and then decodes the rest beside the later one).
     #[arg(long)]
     pub overlap_tokens: Option<usize>,
+    /// Throughput scenario: this many prompts of 4K–64K tokens (median 16K, like a folder of
+    /// contracts) submitted at once, then a sample of them one at a time (0 skips it).
+    #[arg(long, default_value_t = 64)]
+    pub throughput: usize,
+    /// Tokens decoded for each throughput prompt.
+    #[arg(long, default_value_t = 256)]
+    pub throughput_answer: usize,
+    /// The one-at-a-time runs of the throughput scenario (docent alone, the peer) take every k-th
+    /// prompt by length: the peer decodes about 14 tokens a second, so all 64 would take 20 minutes.
+    #[arg(long, default_value_t = 8)]
+    pub throughput_sample: usize,
+    /// KV cache to reserve, in tokens (default: what the concurrency test needs, at least 655,360
+    /// with the throughput scenario).
+    #[arg(long)]
+    pub kv_cache_tokens: Option<usize>,
     /// What PagedAttention stores keys and values as: `auto` (bf16 here) or `f8e4m3`.
     #[arg(long, value_enum, default_value = "auto")]
     pub kv_cache_dtype: crate::llm::KvCacheDtype,
@@ -64,6 +80,7 @@ enum PeerLine {
     Gpu { name: String, torch: String },
     Matmul { tflops: f64 },
     Run { r#impl: String, tokens: usize, ttft_s: f64, decode_tok_s: f64, peak_gib: f64 },
+    Tput { tokens: usize, seconds: f64, peak_gib: f64 },
     Error { r#impl: String, tokens: usize, message: String },
 }
 
@@ -74,6 +91,8 @@ pub(super) struct PeerResults {
     pub runs: Vec<(String, usize, f64, f64, f64)>,
     pub errors: Vec<(String, usize, String)>,
     pub failure: Option<String>,
+    /// The throughput sample one prompt after another: (prompt tokens, seconds, peak GiB).
+    pub throughput: Vec<(usize, f64, f64)>,
 }
 
 pub(super) struct OurRun {
@@ -91,6 +110,9 @@ pub(super) struct Concurrency {
     pub wall_s: f64,
     pub peak_used_gib: Option<f64>,
 }
+
+/// KV cache of a run with the throughput scenario, unless `--kv-cache-tokens` says otherwise.
+const THROUGHPUT_KV_TOKENS: usize = 655_360;
 
 /// The prompt lengths that fit the model's context with the decoded tokens after them: a "256K"
 /// prompt leaves room for its answer.
@@ -114,15 +136,20 @@ pub fn engine_settings(args: &GpuBenchArgs, tensor_parallel: usize) -> anyhow::R
     let sequences = args.concurrent.max(1);
     // Room for every concurrent sequence to reach the model's full context (the first ones decode on
     // while later ones prefill), or for the longest prompt and its answer alone.
+    // (A few blocks over: mistral.rs keeps one block aside and rounds the cache down to whole MiB.)
+    let needed =
+        if args.concurrent > 0 { sequences * (shape.max_positions + 128) } else { longest + args.decode_tokens + 128 };
+    // The throughput scenario gets 90 GiB of bf16 cache (room for about 30 of its prompts at once)
+    // beside the 8 GB of weights and the activations of a prompt step on the 141 GiB H200.
     let kv_cache_tokens =
-        if args.concurrent > 0 { sequences * shape.max_positions } else { longest + args.decode_tokens + 64 };
+        args.kv_cache_tokens.unwrap_or(if args.throughput > 0 { needed.max(THROUGHPUT_KV_TOKENS) } else { needed });
     Ok(LocalSettings {
         runtime: Runtime::MistralRs,
         model: args.model.clone(),
         dtype: DTypeChoice::Auto,
         max_context: None,
         force_cpu: false,
-        max_num_seqs: sequences,
+        max_num_seqs: if args.throughput > 0 { sequences.max(crate::config::GPU_MAX_RUNNING) } else { sequences },
         kv_cache_tokens,
         kv_cache_dtype: args.kv_cache_dtype,
         prefix_cache: false,
@@ -146,7 +173,21 @@ pub async fn run(mut args: GpuBenchArgs, tensor_parallel: usize) -> anyhow::Resu
         write_prompt(&prompts.path().join(format!("prompt_{n}.u32")), &prompt_ids(n, n as u64, shape.vocab))?;
     }
 
-    let peer = if args.peer_python == "none" { PeerResults::default() } else { run_peer(&args, prompts.path()) };
+    let tput_lengths = throughput::lengths(args.throughput);
+    let tput_prompts: Vec<Vec<u32>> =
+        tput_lengths.iter().enumerate().map(|(i, &n)| prompt_ids(n, 5000 + i as u64, shape.vocab)).collect();
+    let tput_sample = throughput::sample(&tput_lengths, args.throughput_sample);
+    for (j, &i) in tput_sample.iter().enumerate() {
+        if let Some(ids) = tput_prompts.get(i) {
+            write_prompt(&prompts.path().join(format!("tput_{j}.u32")), ids)?;
+        }
+    }
+
+    let peer = if args.peer_python == "none" {
+        PeerResults::default()
+    } else {
+        run_peer(&args, prompts.path(), tput_sample.len())
+    };
 
     let poller = MemoryPoller::start();
     let load_start = Instant::now();
@@ -202,6 +243,25 @@ pub async fn run(mut args: GpuBenchArgs, tensor_parallel: usize) -> anyhow::Resu
     } else {
         None
     };
+    let throughput = if args.throughput > 0 {
+        poller.reset();
+        let mut together = throughput::all_at_once(&engine, &tput_prompts, args.throughput_answer).await;
+        together.peak_used_gib = poller.peak_gib();
+        eprintln!(
+            "docent throughput, {} at once: {:.1} s, {} failed",
+            tput_prompts.len(),
+            together.wall_s,
+            together.failures.len()
+        );
+        let picked: Vec<Vec<u32>> = tput_sample.iter().filter_map(|&i| tput_prompts.get(i).cloned()).collect();
+        poller.reset();
+        let mut alone = throughput::one_at_a_time(&engine, &picked, args.throughput_answer).await;
+        alone.peak_used_gib = poller.peak_gib();
+        eprintln!("docent throughput, {} one at a time: {:.1} s", picked.len(), alone.wall_s);
+        Some((together, alone))
+    } else {
+        None
+    };
     poller.stop();
 
     let versus = match &args.versus {
@@ -222,6 +282,7 @@ pub async fn run(mut args: GpuBenchArgs, tensor_parallel: usize) -> anyhow::Resu
         peer,
         ours,
         concurrency,
+        throughput,
     };
     let text = report.render();
     println!("{text}");
@@ -254,7 +315,7 @@ fn write_prompt(path: &Path, ids: &[u32]) -> anyhow::Result<()> {
     Ok(fs_err::write(path, bytes)?)
 }
 
-fn run_peer(args: &GpuBenchArgs, prompts: &Path) -> PeerResults {
+fn run_peer(args: &GpuBenchArgs, prompts: &Path, throughput_prompts: usize) -> PeerResults {
     let lengths: Vec<String> = args.lengths.iter().map(ToString::to_string).collect();
     let child = Command::new(&args.peer_python)
         .arg(&args.peer_script)
@@ -266,6 +327,10 @@ fn run_peer(args: &GpuBenchArgs, prompts: &Path) -> PeerResults {
         .arg(lengths.join(","))
         .arg("--decode")
         .arg(args.decode_tokens.to_string())
+        .arg("--throughput-count")
+        .arg(throughput_prompts.to_string())
+        .arg("--throughput-answer")
+        .arg(args.throughput_answer.to_string())
         .stdout(Stdio::piped())
         .spawn();
     let mut results = PeerResults::default();
@@ -285,6 +350,9 @@ fn run_peer(args: &GpuBenchArgs, prompts: &Path) -> PeerResults {
                     results.runs.push((r#impl, tokens, ttft_s, decode_tok_s, peak_gib));
                 }
                 Ok(PeerLine::Error { r#impl, tokens, message }) => results.errors.push((r#impl, tokens, message)),
+                Ok(PeerLine::Tput { tokens, seconds, peak_gib }) => {
+                    results.throughput.push((tokens, seconds, peak_gib))
+                }
                 Err(_) => eprintln!("peer: {line}"),
             }
         }

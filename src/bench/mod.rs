@@ -3,6 +3,7 @@
 pub mod cpu;
 pub mod gpu;
 mod report;
+mod throughput;
 
 pub use cpu::CpuBenchArgs;
 pub use gpu::GpuBenchArgs;

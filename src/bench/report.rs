@@ -6,7 +6,8 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use super::gpu::{Concurrency, GpuBenchArgs, OurRun, PeerResults};
-use crate::llm::checkpoint::Qwen3Shape;
+use super::throughput::ThroughputRun;
+use crate::models::checkpoint::Qwen3Shape;
 
 pub(super) struct Report<'a> {
     pub args: &'a GpuBenchArgs,
@@ -20,6 +21,8 @@ pub(super) struct Report<'a> {
     pub peer: PeerResults,
     pub ours: Vec<OurRun>,
     pub concurrency: Option<Concurrency>,
+    /// The throughput scenario: all prompts at once, then the sample one at a time.
+    pub throughput: Option<(ThroughputRun, ThroughputRun)>,
 }
 
 /// The figures of a run, as `--json` writes them and `--versus` reads them.
@@ -73,9 +76,17 @@ impl Report<'_> {
         if let Some(n) = a.overlap_tokens {
             let _ = write!(command, " --overlap-tokens {n}");
         }
+        if let Some(n) = a.kv_cache_tokens {
+            let _ = write!(command, " --kv-cache-tokens {n}");
+        }
         if a.kv_cache_dtype == crate::llm::KvCacheDtype::F8e4m3 {
             command.push_str(" --kv-cache-dtype f8e4m3");
         }
+        let _ = write!(
+            command,
+            " --throughput {} --throughput-answer {} --throughput-sample {}",
+            a.throughput, a.throughput_answer, a.throughput_sample
+        );
         if a.peer_python == "none" {
             command.push_str(" --peer-python none");
         }
@@ -119,6 +130,9 @@ impl Report<'_> {
         self.render_table(&mut out);
         if let Some(c) = &self.concurrency {
             self.render_concurrency(&mut out, c);
+        }
+        if let Some((together, alone)) = &self.throughput {
+            self.render_throughput(&mut out, together, alone);
         }
         if let Some(v) = &self.versus {
             self.render_versus(&mut out, v);
@@ -304,6 +318,70 @@ impl Report<'_> {
     }
 }
 
+impl Report<'_> {
+    fn render_throughput(&self, out: &mut String, together: &ThroughputRun, alone: &ThroughputRun) {
+        let a = self.args;
+        let _ = writeln!(
+            out,
+            "\n## Throughput: {} documents of {}–{} tokens (median {}) submitted at once, {} answer tokens each\n",
+            together.tokens.len(),
+            super::throughput::MIN_TOKENS,
+            super::throughput::MAX_TOKENS,
+            super::throughput::MEDIAN_TOKENS,
+            a.throughput_answer
+        );
+        let _ = writeln!(
+            out,
+            "docent admits a request once its prompt and answer fit in the free KV blocks; the rest wait. The \
+             one-at-a-time runs take every {}th prompt by length ({} prompts, their mean length near the whole \
+             set's), so their documents per minute is that sample's count over its wall time.\n",
+            a.throughput_sample,
+            alone.tokens.len()
+        );
+        let _ = writeln!(
+            out,
+            "| run | documents | prompt tokens | failed | wall s | documents/min | p50 latency s | p95 latency s | GPU peak GiB |"
+        );
+        let _ = writeln!(out, "|---|{}", "---:|".repeat(8));
+        let row = |out: &mut String, name: &str, r: &ThroughputRun| {
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
+                r.tokens.len(),
+                r.tokens.iter().sum::<usize>(),
+                r.failures.len(),
+                r.wall_s,
+                num(r.per_minute(), 1),
+                num(r.percentile(50.0), 1),
+                num(r.percentile(95.0), 1),
+                num(r.peak_used_gib, 1)
+            );
+        };
+        row(out, "docent, all at once", together);
+        row(out, "docent, one at a time", alone);
+        let peer = ThroughputRun {
+            tokens: self.peer.throughput.iter().map(|t| t.0).collect(),
+            latencies_s: self.peer.throughput.iter().map(|t| t.1).collect(),
+            wall_s: self.peer.throughput.iter().map(|t| t.1).sum(),
+            failures: Vec::new(),
+            peak_used_gib: self.peer.throughput.iter().map(|t| t.2).reduce(f64::max),
+        };
+        if !peer.tokens.is_empty() {
+            row(out, "peer (transformers), one at a time", &peer);
+        }
+        let ratio = |x: Option<f64>, y: Option<f64>| x.zip(y).map(|(x, y)| x / y);
+        let _ = writeln!(
+            out,
+            "\n- Documents per minute, all at once ÷ peer: {}; ÷ docent one at a time: {}",
+            num(ratio(together.per_minute(), peer.per_minute()), 1),
+            num(ratio(together.per_minute(), alone.per_minute()), 1)
+        );
+        for e in together.failures.iter().chain(&alone.failures).take(3) {
+            let _ = writeln!(out, "- Failure: {e}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -326,7 +404,8 @@ mod tests {
     #[test]
     fn the_printed_command_repeats_every_flag_that_shapes_the_figures() {
         let given = "docent bench gpu --tensor-parallel 2 --model q4b --lengths 8192,253952 --decode-tokens 32 \
-                     --concurrent 3 --overlap-tokens 256 --kv-cache-dtype f8e4m3 --peer-python none";
+                     --concurrent 3 --overlap-tokens 256 --kv-cache-dtype f8e4m3 --throughput 16 \
+                     --throughput-answer 128 --throughput-sample 4 --peer-python none";
         let cli = parse(given);
         let report = Report {
             args: &cli.bench,
@@ -339,6 +418,7 @@ mod tests {
             peer: PeerResults::default(),
             ours: Vec::new(),
             concurrency: None,
+            throughput: None,
         };
         let printed = report.command();
         assert!(report.render().contains(&format!("Command: `{printed}`")));
@@ -348,6 +428,7 @@ mod tests {
         assert_eq!((&a.model, &a.lengths, a.decode_tokens, a.concurrent), (&b.model, &b.lengths, 32, 3));
         assert_eq!((a.overlap_tokens, a.kv_cache_dtype), (Some(256), crate::llm::KvCacheDtype::F8e4m3));
         assert_eq!(a.peer_python, "none");
+        assert_eq!((a.throughput, a.throughput_answer, a.throughput_sample), (16, 128, 4));
 
         // Defaults stay out of the line.
         let plain =

@@ -21,6 +21,10 @@ use super::{DTypeChoice, Engine, GenOutput, GenRequest, LocalSettings};
 /// One 256K-token Qwen3-4B sequence (36 GiB of bf16 KV cache).
 pub const DEFAULT_KV_CACHE_TOKENS: usize = 262_144;
 
+/// Tokens per PagedAttention block (mistral.rs's default, set explicitly because admission counts
+/// in blocks; the paged flash-attention kernel needs a multiple of 32).
+const KV_BLOCK_TOKENS: usize = 32;
+
 pub struct MistralEngine {
     model: Model,
     name: String,
@@ -32,6 +36,50 @@ pub struct MistralEngine {
     /// running at once left the two H200s waiting on each other for good (at 8K and at 254K
     /// tokens, benches/gpu-report-2gpu.md). One request at a time keeps them in step.
     serial: Option<tokio::sync::Mutex<()>>,
+    /// PagedAttention's blocks, handed out before a request reaches mistral.rs: a request waits
+    /// here until its prompt and its longest answer fit beside the running ones, so the engine
+    /// never runs out of blocks (it would preempt a running sequence and prefill it again) and
+    /// never drops a prompt larger than what is free. `None` on the CPU (no paged cache).
+    kv_blocks: Option<KvBudget>,
+}
+
+/// The KV cache in blocks, as a semaphore of blocks.
+struct KvBudget {
+    blocks: tokio::sync::Semaphore,
+    total: usize,
+}
+
+impl KvBudget {
+    /// The blocks mistral.rs makes of a `tokens` cache, less two: it rounds the cache down to whole
+    /// MiB, and keeps one block aside as the null block.
+    fn new(tokens: usize) -> Self {
+        let total = (tokens / KV_BLOCK_TOKENS).saturating_sub(2);
+        Self { blocks: tokio::sync::Semaphore::new(total), total }
+    }
+
+    /// The longest sequence (prompt and answer) that fits in the cache alone.
+    fn max_tokens(&self) -> usize {
+        (self.total * KV_BLOCK_TOKENS).saturating_sub(1)
+    }
+
+    /// Waits until `tokens` (a prompt and its answer) fit in the free blocks, and holds them.
+    async fn reserve(&self, tokens: usize) -> anyhow::Result<tokio::sync::SemaphorePermit<'_>> {
+        // The slot of the token after the last is taken before it is sampled.
+        let need = (tokens + 1).div_ceil(KV_BLOCK_TOKENS);
+        if need > self.total {
+            bail!("{tokens} tokens do not fit the {}-token KV cache", self.total * KV_BLOCK_TOKENS);
+        }
+        Ok(self.blocks.acquire_many(u32::try_from(need)?).await?)
+    }
+}
+
+/// Greedy decoding that the model's `generation_config.json` cannot change: mistral.rs fills every
+/// sampling field a request leaves unset from it (a repetition penalty would move the argmax).
+fn greedy(max_len: usize) -> SamplingParams {
+    let mut params = SamplingParams::deterministic();
+    params.max_len = Some(max_len);
+    params.repetition_penalty = Some(1.0);
+    params
 }
 
 /// The end-of-text spellings llguidance takes as its EOS (toktrie_hf_tokenizers).
@@ -76,6 +124,13 @@ impl MistralEngine {
             (DTypeChoice::F16, _) => ModelDType::F16,
             (DTypeChoice::Bf16, _) => ModelDType::BF16,
         };
+        if settings.kv_cache_dtype == super::KvCacheDtype::F8e4m3 && !device.is_cpu() {
+            // mistral.rs v0.9.2's FlashInfer decode kernel reads f16/bf16/f32 caches only and
+            // fails on an FP8 one at the first prompt; the PagedAttention v1/v2 kernels read FP8.
+            // The switch is process-wide and read at each step, so it is set before any model
+            // loads (benches/gpu-report.md: FP8 decodes slower this way).
+            std::env::set_var("MISTRALRS_FLASHINFER_DECODE", "0");
+        }
         // PagedAttention runs on GPUs only; on CPU mistral.rs keeps a contiguous cache per sequence.
         let paged =
             if device.is_cpu() { None } else { Some(paged_config(settings.kv_cache_tokens, settings.kv_cache_dtype)?) };
@@ -99,15 +154,17 @@ impl MistralEngine {
             builder.build().await?
         };
         let native = model.max_sequence_length().ok().flatten().unwrap_or(4096);
-        // A prompt larger than the PagedAttention cache would be dropped with only a log
-        // warning, so the cache size is part of the limit every pipeline checks first.
-        let cache_cap = if paged.is_some() { settings.kv_cache_tokens } else { usize::MAX };
+        // mistral.rs rejects a sequence larger than its PagedAttention cache only after it has
+        // waited and preempted another, so the cache size is part of the limit every pipeline
+        // checks first, and each request waits for its blocks before it is sent (`KvBudget`).
+        let kv_blocks = paged.is_some().then(|| KvBudget::new(settings.kv_cache_tokens));
+        let cache_cap = kv_blocks.as_ref().map_or(usize::MAX, KvBudget::max_tokens);
         let context_limit = settings.max_context.map_or(native, |m| m.min(native)).min(cache_cap);
         let name = super::model_name(path);
         let grammar_stops = grammar_stop_ids(&model).await;
         tracing::info!(%name, context_limit, native, ?grammar_stops, "model ready");
         let serial = (settings.tensor_parallel > 1).then(|| tokio::sync::Mutex::new(()));
-        Ok(Self { model, name, context_limit, grammar_stops, serial })
+        Ok(Self { model, name, context_limit, grammar_stops, serial, kv_blocks })
     }
 
     /// This request's turn: immediate on one GPU, one at a time under tensor parallelism.
@@ -115,6 +172,14 @@ impl MistralEngine {
         match &self.serial {
             Some(lock) => Some(lock.lock().await),
             None => None,
+        }
+    }
+
+    /// The KV blocks of a request of `tokens` (prompt and answer), once they are free.
+    async fn reserve(&self, tokens: usize) -> anyhow::Result<Option<tokio::sync::SemaphorePermit<'_>>> {
+        match &self.kv_blocks {
+            Some(budget) => Ok(Some(budget.reserve(tokens).await?)),
+            None => Ok(None),
         }
     }
 
@@ -131,6 +196,7 @@ fn paged_config(kv_cache_tokens: usize, dtype: super::KvCacheDtype) -> anyhow::R
         super::KvCacheDtype::F8e4m3 => mistralrs::PagedCacheType::F8E4M3,
     };
     PagedAttentionMetaBuilder::default()
+        .with_block_size(KV_BLOCK_TOKENS)
         .with_gpu_memory(MemoryGpuConfig::ContextSize(kv_cache_tokens))
         .with_paged_cache_type(cache_type)
         .build()
@@ -148,7 +214,7 @@ async fn load_gguf(
     let file =
         path.file_name().ok_or_else(|| anyhow!("bad model path {}", path.display()))?.to_string_lossy().into_owned();
     let loader =
-        GGUFLoaderBuilder::new(None, None, dir, vec![file], GGUFSpecificConfig { topology: None }, false, None).build();
+        GGUFLoaderBuilder::new(None, None, dir, vec![file], GGUFSpecificConfig::default(), false, None).build();
     let device = mistralrs::best_device(settings.force_cpu)?;
     let pipeline = loader
         .load_model_from_hf(
@@ -170,7 +236,7 @@ async fn load_gguf(
         },
     };
     let engine_config = EngineConfig { no_prefix_cache: !settings.prefix_cache, ..EngineConfig::default() };
-    let add = AddModelConfig { engine_config, mcp_client_config: None, loader_config: None };
+    let add = AddModelConfig::new(engine_config);
     Ok(mistralrs::model_builder_trait::build_model_from_pipeline(pipeline, scheduler, add).await)
 }
 
@@ -198,9 +264,15 @@ impl Engine for MistralEngine {
 
     async fn generate(&self, req: GenRequest) -> anyhow::Result<GenOutput> {
         let _turn = self.turn().await;
-        // set_deterministic_sampler resets every sampling setting, so it comes first.
-        let mut builder =
-            RequestBuilder::from(Self::messages(&req)).set_deterministic_sampler().set_sampler_max_len(req.max_tokens);
+        let _blocks = match self.kv_blocks {
+            Some(_) => {
+                let prompt = self.model.tokenize(Either::Left(Self::messages(&req)), None, true, true, None).await?;
+                self.reserve(prompt.len() + req.max_tokens).await?
+            }
+            None => None,
+        };
+        // set_sampling replaces every sampling setting, so it comes first.
+        let mut builder = RequestBuilder::from(Self::messages(&req)).set_sampling(greedy(req.max_tokens));
         if let Some(re) = &req.regex {
             builder = builder.set_constraint(Constraint::Regex(re.clone()));
             if !self.grammar_stops.is_empty() {
@@ -248,11 +320,11 @@ impl MistralEngine {
                 }
             }
         }
-        let mut params = SamplingParams::deterministic();
-        params.max_len = Some(max_tokens);
+        let mut params = greedy(max_tokens);
         params.logits_bias = Some(banned.into_iter().map(|id| (id, -1e9)).collect());
         let mistral = self.model.inner();
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let prompt_len = prompt.len();
         let request = NormalRequest::new_simple(
             RequestMessage::CompletionTokens(prompt),
             params,
@@ -262,6 +334,7 @@ impl MistralEngine {
             None,
         );
         let start = std::time::Instant::now();
+        let _blocks = self.reserve(prompt_len + max_tokens).await?;
         mistral.get_sender(None)?.send(Request::Normal(Box::new(request))).await?;
         let usage = match rx.recv().await {
             Some(Response::CompletionDone(done)) => done.usage,
@@ -308,7 +381,7 @@ impl MistralEngine {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
         let mut request = NormalRequest::new_simple(
             RequestMessage::CompletionTokens(prompt),
-            SamplingParams::deterministic(),
+            greedy(1),
             tx,
             mistral.next_request_id(),
             None,
@@ -336,5 +409,35 @@ fn secs_to_ms(s: f32) -> u64 {
         (f64::from(s) * 1000.0).round() as u64
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_waits_for_kv_blocks_until_a_running_one_frees_them() {
+        // 64 blocks less the two mistral.rs keeps: 62 blocks, 1,983 tokens in one sequence.
+        let budget = KvBudget::new(64 * KV_BLOCK_TOKENS);
+        assert_eq!(budget.max_tokens(), 62 * KV_BLOCK_TOKENS - 1);
+        let first = budget.reserve(40 * KV_BLOCK_TOKENS).await.expect("fits an empty cache");
+        // 41 blocks taken (the slot after the last token included): 21 left, too few for 30.
+        let second = budget.reserve(30 * KV_BLOCK_TOKENS);
+        tokio::pin!(second);
+        assert!(tokio::time::timeout(Duration::from_millis(50), &mut second).await.is_err(), "it must wait");
+        drop(first);
+        let second = tokio::time::timeout(Duration::from_millis(50), second).await.expect("admitted once freed");
+        assert!(second.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_request_larger_than_the_whole_cache_is_refused_not_queued() {
+        let budget = KvBudget::new(64 * KV_BLOCK_TOKENS);
+        let err = budget.reserve(budget.max_tokens() + 1).await.expect_err("never fits");
+        assert!(err.to_string().contains("do not fit"), "{err}");
+        assert!(budget.reserve(budget.max_tokens()).await.is_ok());
     }
 }

@@ -1,15 +1,10 @@
 //! Language-model engines behind one trait, so pipelines do not depend on
 //! mistral.rs (and tests can substitute a scripted engine).
 
-pub mod baichuan;
-pub mod checkpoint;
 pub mod gbnf;
 mod llama;
 mod mistral;
 mod openai;
-pub mod sentencepiece;
-pub mod tensors;
-mod weights;
 
 pub use llama::{cpu_threads, LlamaEngine};
 pub use mistral::{MistralEngine, TimedCompletion, DEFAULT_KV_CACHE_TOKENS};

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-pub use docent::llm::checkpoint::baichuan2::TinyBaichuan2;
+pub use docent::models::checkpoint::baichuan2::TinyBaichuan2;
 
 pub fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/baichuan2-tiny")
@@ -11,7 +11,7 @@ pub fn fixture_dir() -> PathBuf {
 
 /// The SentencePiece model the tiny checkpoints use (tests/fixtures/baichuan2-tiny/README.md).
 pub fn tokenizer_model() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(docent::llm::checkpoint::baichuan2::TOKENIZER_FIXTURE)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(docent::models::checkpoint::baichuan2::TOKENIZER_FIXTURE)
 }
 
 /// How the reference reads the original tensors: faithfully, or with a deliberate mistake a

@@ -4,8 +4,8 @@
 
 use docent::config::{EngineArgs, ServeArgs, Settings};
 use docent::domain::{PipelineKind, Task};
-use docent::llm::baichuan::{convert_baichuan2, ConvertError};
 use docent::llm::{DTypeChoice, GenRequest, LocalSettings, MistralEngine, Runtime};
+use docent::models::baichuan::{convert_baichuan2, ConvertError};
 use docent::pipeline::TaskSpec;
 use docent::service::ChunkedModel;
 

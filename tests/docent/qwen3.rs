@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use docent::domain::{PageSpan, Task};
-use docent::llm::checkpoint::{write_random_qwen3, Qwen3Shape};
 use docent::llm::{DTypeChoice, Engine, LocalSettings, MistralEngine, Runtime};
+use docent::models::checkpoint::{write_random_qwen3, Qwen3Shape};
 use docent::pipeline::{DocInput, FullContext, Pipeline, TaskSpec};
 
 #[actix_web::test]
