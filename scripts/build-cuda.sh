@@ -8,7 +8,7 @@
 #
 # Environment: DOCENT_CUDA_HOME (toolkit venv, default ~/.cache/docent/cuda), CUDA_COMPUTE_CAP
 # (default 90), CARGO_TARGET_DIR (default ~/.cache/docent/target-cuda), CUTLASS_DIR (a local CUTLASS
-# checkout for offline builds; flash-attention pins commit 7d49e6c7e2f8896c47f586706e67e1fb215529dc).
+# clone for offline builds, holding the commits pinned below).
 #
 # With a system CUDA toolkit and internet access none of this is needed:
 #   CUDA_COMPUTE_CAP=90 cargo build --release --features flash-attn
@@ -43,16 +43,18 @@ for lib in "$toolkit"/lib/lib*.so.* "$toolkit"/../nccl/lib/lib*.so.*; do
 done
 
 # cudaforge (the kernel build helper) uses a CUTLASS checkout under $CUDAFORGE_HOME when it is at
-# the pinned commit, and clones it from GitHub otherwise.
+# the pinned commit, and clones it from GitHub otherwise. mistralrs-quant and mistralrs-flash-attn
+# pin 7127592…; candle-flash-attn-v3 (FlashAttention-3) pins 4c42f73f….
 export CUDAFORGE_HOME="${CUDAFORGE_HOME:-$HOME/.cudaforge}"
-cutlass_commit=7d49e6c7e2f8896c47f586706e67e1fb215529dc
-checkout="$CUDAFORGE_HOME/git/checkouts/cutlass-${cutlass_commit:0:16}"
-if [[ -n "${CUTLASS_DIR:-}" && ! -d "$checkout/include" ]]; then
-  mkdir -p "$(dirname "$checkout")"
-  git clone --quiet --no-checkout "$CUTLASS_DIR" "$checkout"
-  git -C "$checkout" checkout --quiet "$cutlass_commit" -- include tools/util/include
-  git -C "$checkout" update-ref --no-deref HEAD "$cutlass_commit"
-fi
+for cutlass_commit in 7127592069c2fe01b041e174ba4345ef9b279671 4c42f73fdab5787e3bb57717f35a8cb1b3c0dc6d; do
+  checkout="$CUDAFORGE_HOME/git/checkouts/cutlass-${cutlass_commit:0:16}"
+  if [[ -n "${CUTLASS_DIR:-}" && ! -d "$checkout/include" ]]; then
+    mkdir -p "$(dirname "$checkout")"
+    git clone --quiet --no-checkout "$CUTLASS_DIR" "$checkout"
+    git -C "$checkout" checkout --quiet "$cutlass_commit" -- include tools/util/include
+    git -C "$checkout" update-ref --no-deref HEAD "$cutlass_commit"
+  fi
+done
 
 # cudarc links the CUDA driver library (libcuda.so.1), which only a machine with an NVIDIA driver
 # has. Elsewhere a stub with the same soname and the driver entry points cudarc declares stands in
@@ -75,10 +77,16 @@ export LIBRARY_PATH="$library_path${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/docent/target-cuda}"
 # The flash-attention kernels take about 2.5 minutes each; keep them outside the target dir so a
-# `cargo clean` does not throw away an hour of compilation, and use every core for them.
-export CANDLE_FLASH_ATTN_BUILD_DIR="${CANDLE_FLASH_ATTN_BUILD_DIR:-$cuda_home/flash-attn-sm$CUDA_COMPUTE_CAP}"
-mkdir -p "$CANDLE_FLASH_ATTN_BUILD_DIR"
+# `cargo clean` does not throw away half an hour of compilation, and use every core for them.
+export MISTRALRS_FLASH_ATTN_BUILD_DIR="${MISTRALRS_FLASH_ATTN_BUILD_DIR:-$cuda_home/flash-attn-092-sm$CUDA_COMPUTE_CAP}"
+mkdir -p "$MISTRALRS_FLASH_ATTN_BUILD_DIR"
 export CUDAFORGE_THREADS="${CUDAFORGE_THREADS:-$(nproc)}"
+# With DOCENT_NVCC_QUEUE set, kernel objects are compiled elsewhere (scripts/nvcc-queue.sh,
+# scripts/device-kernels.sh); every build script is then let start all of its kernels at once.
+if [[ -n "${DOCENT_NVCC_QUEUE:-}" ]]; then
+  mkdir -p "$DOCENT_NVCC_QUEUE"
+  export DOCENT_REAL_NVCC="$toolkit/bin/nvcc" NVCC="$PWD/scripts/nvcc-queue.sh" CUDAFORGE_THREADS=256
+fi
 
 # PDF.js for the original-page view, embedded by the build (build.rs).
 scripts/fetch-pdfjs.sh
