@@ -78,7 +78,9 @@ async fn a_converted_baichuan2_gives_the_original_layouts_logits_in_mistral_rs()
         let diff = max_abs_diff(&logits, &reference);
         let spread =
             reference.iter().cloned().fold(f32::MIN, f32::max) - reference.iter().cloned().fold(f32::MAX, f32::min);
-        assert!(diff < 1e-3, "mistral.rs and the reference differ by {diff} (logits span {spread}) on {prompt:?}");
+        // mistral.rs v0.9.2 on the CPU drifts up to 3.2e-3 from the f32 reference on the 20-token
+        // prompt (0.8.1 stayed under 1e-3); every converter mistake below is over 0.1 away.
+        assert!(diff < 1e-2, "mistral.rs and the reference differ by {diff} (logits span {spread}) on {prompt:?}");
         assert_eq!(argmax(&logits), argmax(&reference));
 
         // The comparison is sharp enough to catch each mistake a converter could make.
@@ -317,7 +319,8 @@ async fn a_checkpoint_saved_by_pytorch_converts_and_agrees_with_pytorchs_forward
         let torch: Vec<f32> = serde_json::from_value(case["logits"].clone()).unwrap();
         let ours = engine.next_token_logits(ids.clone()).await.unwrap();
         let diff = max_abs_diff(&ours, &torch);
-        assert!(diff < 1e-3, "mistral.rs and PyTorch differ by {diff} on {ids:?}");
+        // As above: mistral.rs v0.9.2 on the CPU drifts up to 3.2e-3; the reference stays under 1e-3.
+        assert!(diff < 1e-2, "mistral.rs and PyTorch differ by {diff} on {ids:?}");
         assert!(max_abs_diff(&model.reference_logits(&ids, Reading::Faithful), &torch) < 1e-3);
     }
 }
