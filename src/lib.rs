@@ -102,8 +102,8 @@ pub fn start_server(state: Arc<AppState>, addr: SocketAddr) -> anyhow::Result<(a
             .app_data(data.clone())
             // Every request is authenticated (and CSRF-checked) before its handler reads a byte.
             .wrap(middleware::from_fn(http::auth::authenticate))
-            // The path without its query: form actions carry the CSRF token there.
-            .wrap(middleware::Logger::new("%m %U %s %Dms"))
+            // Outermost: the request id, its span and the access log cover everything inside.
+            .wrap(middleware::from_fn(http::observe::observe))
             .configure(http::configure)
     })
     .workers(2)

@@ -19,6 +19,9 @@ use docent::service::ChunkedModel;
 struct Cli {
     #[command(flatten)]
     engine: EngineArgs,
+    /// Log lines as text, or as one JSON object a line (each request's lines carry its id).
+    #[arg(long, value_enum, env = "DOCENT_LOG_FORMAT", default_value = "text", global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -130,6 +133,12 @@ enum BenchCommand {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
 enum PipelineArg {
     Full,
     Chunked,
@@ -143,14 +152,8 @@ enum ChunkedModelArg {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DOCENT_LOG")
-                .unwrap_or_else(|_| "info,mistralrs_core=warn,llama-cpp-2=warn,actix_web=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let tensor_parallel = docent::config::tensor_parallel(&cli.engine)?;
     // Before the runtime starts any thread: mistral.rs reads these from the environment.
     docent::config::export_tensor_parallel(tensor_parallel);
@@ -160,6 +163,17 @@ fn main() -> anyhow::Result<()> {
     }
     check_tensor_parallel(&cli, tensor_parallel)?;
     runtime.block_on(run(cli, tensor_parallel))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DOCENT_LOG")
+        .unwrap_or_else(|_| "info,mistralrs_core=warn,llama-cpp-2=warn,actix_web=info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        // The request's span (its id) on every line, flattened beside the event's own fields.
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
 }
 
 /// With `--tensor-parallel N`, mistral.rs starts N-1 copies of this very command, one per extra

@@ -54,3 +54,6 @@ mod access;
 
 #[path = "docent/crash.rs"]
 mod crash;
+
+#[path = "docent/operations.rs"]
+mod operations;

@@ -127,7 +127,7 @@ async fn stream_analysis(
     state.docent.document(&caller.scope, &id).await?;
     let docent = state.docent.clone();
     let (frames, outbox) = tokio::sync::mpsc::unbounded_channel::<String>();
-    tokio::spawn(async move {
+    super::observe::spawn_in_request(async move {
         let started = std::time::Instant::now();
         let frame = |p: Progress| {
             let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -155,7 +155,7 @@ async fn stream_analysis(
             Ok(analysis) => sse("analysis", &analysis),
             Err(e) => {
                 super::log_error(&e);
-                sse("error", &json!({"code": e.code.as_str(), "message": e.message}))
+                sse("error", &super::error_body(&e))
             }
         };
         let _ = frames.send(last);

@@ -6,6 +6,7 @@ pub mod auth;
 mod batch_pages;
 mod batches;
 mod eval_pages;
+pub mod observe;
 mod pages;
 mod upload;
 
@@ -62,8 +63,18 @@ impl ResponseError for AppError {
         if self.code == ErrorCode::EngineBusy {
             resp.insert_header((header::RETRY_AFTER, "10"));
         }
-        resp.json(json!({"error": {"code": self.code.as_str(), "message": self.message}}))
+        resp.json(json!({"error": error_body(self)}))
     }
+}
+
+/// The client's view of an error: its stable code, the message, and the id of the request, which
+/// the server's log lines of that request carry too.
+pub(super) fn error_body(e: &AppError) -> serde_json::Value {
+    let mut body = json!({"code": e.code.as_str(), "message": e.message});
+    if let (Some(id), Some(map)) = (observe::current_request_id(), body.as_object_mut()) {
+        map.insert("request_id".to_owned(), id.into());
+    }
+    body
 }
 
 /// The log gets the cause chain; the client only the code and message.

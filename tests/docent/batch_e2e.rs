@@ -55,6 +55,11 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(data: &std::path::Path, port: u16, log: &std::path::Path) -> Self {
+        Self::start_with(data, port, log, &[])
+    }
+
+    /// `docent serve` with more flags after the defaults.
+    pub fn start_with(data: &std::path::Path, port: u16, log: &std::path::Path, extra: &[&str]) -> Self {
         let models = models_dir();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_docent"))
@@ -65,6 +70,7 @@ impl ServerProcess {
             .args(["--cpu", "true", "--max-answer-tokens", "96", "serve", "--addr", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
