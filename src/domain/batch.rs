@@ -79,6 +79,16 @@ pub enum BatchStatus {
 }
 
 impl BatchStatus {
+    /// From the item counts: `started` items have had at least one attempt.
+    pub fn of(queued: usize, running: usize, started: usize, cancelled: bool) -> Self {
+        match (queued + running, cancelled) {
+            (0, true) => Self::Cancelled,
+            (0, false) => Self::Done,
+            _ if running == 0 && started == 0 => Self::Queued,
+            _ => Self::Running,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
@@ -109,12 +119,8 @@ impl Batch {
     pub fn new(id: String, options: BatchOptions, created_at: String, cancelled: bool, items: Vec<BatchItem>) -> Self {
         let count = |s: ItemState| items.iter().filter(|i| i.state == s).count();
         let (queued, running) = (count(ItemState::Queued), count(ItemState::Running));
-        let status = match (queued + running, cancelled) {
-            (0, true) => BatchStatus::Cancelled,
-            (0, false) => BatchStatus::Done,
-            _ if running == 0 && items.iter().all(|i| i.attempts == 0) => BatchStatus::Queued,
-            _ => BatchStatus::Running,
-        };
+        let started = items.iter().filter(|i| i.attempts > 0).count();
+        let status = BatchStatus::of(queued, running, started, cancelled);
         Self {
             id,
             status,
@@ -133,6 +139,20 @@ impl Batch {
     pub fn is_finished(&self) -> bool {
         matches!(self.status, BatchStatus::Done | BatchStatus::Cancelled)
     }
+}
+
+/// A batch's counts without its items, as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchSummary {
+    pub id: String,
+    pub status: BatchStatus,
+    pub total: usize,
+    pub queued: usize,
+    pub running: usize,
+    pub done: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    pub created_at: String,
 }
 
 /// What the event stream of a batch reports.

@@ -4,7 +4,7 @@
 mod batch;
 mod compare;
 
-pub use batch::{Batch, BatchEvent, BatchItem, BatchOptions, BatchStatus, ItemState};
+pub use batch::{Batch, BatchEvent, BatchItem, BatchOptions, BatchStatus, BatchSummary, ItemState};
 pub use compare::{overlap, Comparison, Overlap, Side, SideError, SideStats};
 
 use serde::{Deserialize, Serialize};

@@ -159,17 +159,7 @@ async fn read_json_body(mut payload: web::Payload) -> AppResult<Vec<u8>> {
 }
 
 async fn list_batches(state: State, caller: Caller) -> AppResult<HttpResponse> {
-    let batches: Vec<serde_json::Value> = state
-        .docent
-        .batches(&caller.scope)
-        .await?
-        .into_iter()
-        .map(|b| {
-            serde_json::json!({"id": b.id, "status": b.status, "total": b.total, "done": b.done,
-                               "failed": b.failed, "cancelled": b.cancelled, "created_at": b.created_at})
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(batches))
+    Ok(HttpResponse::Ok().json(state.docent.batches(&caller.scope).await?))
 }
 
 async fn get_batch(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{now, validate_task, Docent};
-use crate::domain::{Analysis, Batch, BatchEvent, BatchItem, BatchOptions, ItemState, Scope, SideError};
+use crate::domain::{
+    Analysis, Batch, BatchEvent, BatchItem, BatchOptions, BatchSummary, ItemState, Scope, SideError,
+};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::parse;
 use crate::pipeline::TaskSpec;
@@ -144,7 +146,7 @@ impl Docent {
         self.blocking(move |s| s.get_batch(&id)).await?.ok_or_else(batch_not_found)
     }
 
-    pub async fn batches(&self, scope: &Scope) -> AppResult<Vec<Batch>> {
+    pub async fn batches(&self, scope: &Scope) -> AppResult<Vec<BatchSummary>> {
         let owner = scope.owner().map(str::to_owned);
         self.blocking(move |s| s.list_batches(owner.as_deref())).await
     }

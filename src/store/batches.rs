@@ -6,7 +6,9 @@ use anyhow::Context;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::{insert_analysis_on, write_atomic, Store};
-use crate::domain::{Analysis, Batch, BatchItem, BatchOptions, ItemState, PipelineKind, SideError};
+use crate::domain::{
+    Analysis, Batch, BatchItem, BatchOptions, BatchStatus, BatchSummary, ItemState, PipelineKind, SideError,
+};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS batches (
@@ -189,17 +191,37 @@ impl Store {
         Ok(self.conn()?.query_row("SELECT owner FROM batches WHERE id = ?1", [id], |r| r.get(0)).optional()?)
     }
 
-    /// The newest batches of one owner, or of everyone for `None` (a server without keys).
-    pub fn list_batches(&self, owner: Option<&str>) -> anyhow::Result<Vec<Batch>> {
-        let ids: Vec<String> = {
-            let conn = self.conn()?;
-            let mut stmt = conn.prepare(
-                "SELECT id FROM batches WHERE ?1 IS NULL OR owner = ?1 ORDER BY created_at DESC, id LIMIT 200",
-            )?;
-            let ids = stmt.query_map([owner], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
-            ids
-        };
-        ids.iter().filter_map(|id| self.get_batch(id).transpose()).collect()
+    /// The newest batches of one owner, or of everyone for `None` (a server without keys), with
+    /// their items counted by state in the same query: a list never loads the items themselves.
+    pub fn list_batches(&self, owner: Option<&str>) -> anyhow::Result<Vec<BatchSummary>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT b.id, b.created_at, b.cancelled, count(i.seq),
+                    count(*) FILTER (WHERE i.state = 'queued'), count(*) FILTER (WHERE i.state = 'running'),
+                    count(*) FILTER (WHERE i.state = 'done'), count(*) FILTER (WHERE i.state = 'failed'),
+                    count(*) FILTER (WHERE i.state = 'cancelled'), count(*) FILTER (WHERE i.attempts > 0)
+             FROM (SELECT id, created_at, cancelled FROM batches WHERE ?1 IS NULL OR owner = ?1
+                   ORDER BY created_at DESC, id LIMIT 200) b
+             LEFT JOIN batch_items i ON i.batch_id = b.id
+             GROUP BY b.id ORDER BY b.created_at DESC, b.id",
+        )?;
+        let rows = stmt.query_map([owner], |r| {
+            let n = |i: usize| r.get::<_, i64>(i).map(|v| usize::try_from(v).unwrap_or_default());
+            let (queued, running) = (n(4)?, n(5)?);
+            let cancelled: bool = r.get(2)?;
+            Ok(BatchSummary {
+                id: r.get(0)?,
+                status: BatchStatus::of(queued, running, n(9)?, cancelled),
+                total: n(3)?,
+                queued,
+                running,
+                done: n(6)?,
+                failed: n(7)?,
+                cancelled: n(8)?,
+                created_at: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Take the oldest queued item: it becomes running, its attempt counted.

@@ -215,3 +215,54 @@ async fn bad_batches_get_stable_codes_and_a_full_queue_gets_503_with_retry_after
     assert_eq!(code(full).await, (503, "engine_busy".into()));
     s.stop().await;
 }
+
+#[actix_web::test]
+async fn the_batch_list_counts_items_by_state_as_each_batch_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = ScriptedEngine { delay: Duration::from_millis(1500), ..ScriptedEngine::new(100_000) };
+    let s = TestServer::start(&settings(dir.path()), Arc::new(engine)).await;
+    let text = ("bitcoin_intro.txt", read_corpus("bitcoin_intro.txt"));
+    let id_of = |v: Value| v["id"].as_str().unwrap().to_owned();
+    let mixed = submit(&s, &[text.clone(), ("notes.bin", vec![0, 159, 146, 150])], json!({}), None).await;
+    let mixed = id_of(mixed.json().await.unwrap());
+    let both = submit(&s, &[text.clone()], json!({"pipelines": ["full", "chunked"]}), None).await;
+    let both = id_of(both.json().await.unwrap());
+    let dropped = id_of(submit(&s, &[text], json!({}), None).await.json().await.unwrap());
+    let cancel = client().post(s.url(&format!("/api/v1/batches/{dropped}/cancel"))).send().await.unwrap();
+    assert_eq!(cancel.status(), 200);
+
+    let listed = |list: &Value, id: &str| list.as_array().unwrap().iter().find(|b| b["id"] == id).cloned().unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let list = get_json(&s, "/api/v1/batches").await;
+        let b = listed(&list, &both);
+        if b["running"] == 1 {
+            assert_eq!((b["status"].as_str(), b["total"].as_u64(), b["queued"].as_u64()), (Some("running"), Some(2), Some(1)));
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{list:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_finished(&s, &both, Duration::from_secs(60)).await;
+
+    let list = get_json(&s, "/api/v1/batches").await;
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list:#}");
+    for (id, status, counts) in
+        [(&mixed, "done", [2, 0, 0, 1, 1, 0]), (&both, "done", [2, 0, 0, 2, 0, 0]), (&dropped, "cancelled", [1, 0, 0, 0, 0, 1])]
+    {
+        let entry = listed(&list, id);
+        assert!(entry.get("items").is_none(), "a list does not carry items: {entry}");
+        let fields = ["total", "queued", "running", "done", "failed", "cancelled"];
+        let got: Vec<u64> = fields.iter().map(|f| entry[f].as_u64().unwrap()).collect();
+        assert_eq!((entry["status"].as_str(), got), (Some(status), counts.to_vec()), "{entry}");
+        // The same counts as the batch itself.
+        let full = get_json(&s, &format!("/api/v1/batches/{id}")).await;
+        for f in fields.iter().chain(&["status", "created_at"]) {
+            assert_eq!(entry[f], full[f], "{f} of {id}");
+        }
+    }
+    // Newest first, as before.
+    let order: Vec<&str> = list.as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap()).collect();
+    assert_eq!(order, [dropped.as_str(), both.as_str(), mixed.as_str()]);
+    s.stop().await;
+}
