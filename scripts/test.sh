@@ -9,6 +9,10 @@ scripts/fetch-models.sh "$DOCENT_MODELS_DIR"
 # llama.cpp's server, the real OpenAI-compatible peer of the remote-engine tests (built once, cached).
 DOCENT_LLAMA_SERVER="${DOCENT_LLAMA_SERVER:-$(scripts/fetch-llama-server.sh | tail -1)}"
 export DOCENT_LLAMA_SERVER
+# Prometheus' text-format parser and an OpenAPI validator, which the operations tests run on
+# /metrics and /api/v1/openapi.json (a venv, built once, cached).
+DOCENT_PYTOOLS="${DOCENT_PYTOOLS:-$(scripts/fetch-pytools.sh | tail -1)}"
+export DOCENT_PYTOOLS
 
 # The build's CMake and libclang (llama.cpp); the page tests drive Debian's Chromium through
 # chromedriver; the CPU benchmark's test compares the PDF parser with poppler's pdftotext; scanned

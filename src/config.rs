@@ -150,6 +150,9 @@ pub struct ServeArgs {
     /// installed), `off`, or Tesseract languages such as `eng+deu`.
     #[arg(long, env = "DOCENT_OCR_LANGUAGES")]
     pub ocr_languages: Option<String>,
+    /// On SIGTERM, how long running analyses and batch items may take to finish, in seconds.
+    #[arg(long, env = "DOCENT_SHUTDOWN_GRACE_S")]
+    pub shutdown_grace_s: Option<u64>,
 }
 
 /// Keys a settings file may hold; anything else is a typo worth refusing.
@@ -179,6 +182,7 @@ const FILE_KEYS: &[&str] = &[
     "parse_timeout_s",
     "parse_memory_mb",
     "ocr_languages",
+    "shutdown_grace_s",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -216,6 +220,10 @@ pub struct Settings {
     pub max_queued: usize,
     pub max_batch_items: usize,
     pub batch_workers: usize,
+    /// How often an idle event stream sends a comment line, so that proxies keep it open.
+    pub sse_keep_alive: std::time::Duration,
+    /// On SIGTERM, how long running work may take to finish before the server exits anyway.
+    pub shutdown_grace: std::time::Duration,
     /// How uploads are parsed: in a worker process, with limits and OCR.
     pub parser: crate::parse::Isolation,
 }
@@ -309,6 +317,8 @@ impl Settings {
             max_queued: serve.max_queued.or(fs.max_queued).unwrap_or(if gpu { GPU_MAX_QUEUED } else { 4 }),
             max_batch_items: serve.max_batch_items.or(fs.max_batch_items).unwrap_or(10_000),
             batch_workers: serve.batch_workers.or(fs.batch_workers).unwrap_or(if gpu { GPU_BATCH_WORKERS } else { 1 }),
+            sse_keep_alive: std::time::Duration::from_secs(15),
+            shutdown_grace: std::time::Duration::from_secs(serve.shutdown_grace_s.or(fs.shutdown_grace_s).unwrap_or(30)),
             parser: crate::parse::Isolation {
                 program: parse_worker_program()?,
                 timeout: std::time::Duration::from_secs(serve.parse_timeout_s.or(fs.parse_timeout_s).unwrap_or(300)),
@@ -422,6 +432,16 @@ mod tests {
         assert_eq!(s.engine.kv_cache_dtype, KvCacheDtype::Auto);
         let (_g, fp8) = with_file("kv_cache_dtype = \"f8e4m3\"\n");
         assert_eq!(Settings::resolve(&fp8, &serve).unwrap().engine.kv_cache_dtype, KvCacheDtype::F8e4m3);
+    }
+
+    #[test]
+    fn streams_keep_alive_every_15_s_and_shutdown_waits_30_s_unless_told() {
+        let s = Settings::resolve(&EngineArgs::default(), &ServeArgs::default()).unwrap();
+        assert_eq!((s.sse_keep_alive.as_secs(), s.shutdown_grace.as_secs()), (15, 30));
+        let (_f, engine) = with_file("shutdown_grace_s = 5\n");
+        assert_eq!(Settings::resolve(&engine, &ServeArgs::default()).unwrap().shutdown_grace.as_secs(), 5);
+        let serve = ServeArgs { shutdown_grace_s: Some(120), ..ServeArgs::default() };
+        assert_eq!(Settings::resolve(&engine, &serve).unwrap().shutdown_grace.as_secs(), 120);
     }
 
     #[test]

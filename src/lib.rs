@@ -10,6 +10,7 @@ pub mod http;
 pub mod index;
 pub mod jobs;
 pub mod llm;
+pub mod metrics;
 pub mod models;
 pub mod parse;
 pub mod pipeline;
@@ -53,7 +54,7 @@ pub fn build_docent(settings: &Settings, engines: Engines) -> anyhow::Result<Doc
     let full = Arc::new(FullContext::new(Arc::clone(&engines.full), answer));
     let chunked = Arc::new(Chunked::new(Arc::clone(&engines.baseline), Arc::clone(&index), budget, answer));
     let chunked_same = Arc::new(Chunked::new(Arc::clone(&engines.full), Arc::clone(&index), budget, answer));
-    Ok(Docent::new(store, index, engines, service::Pipelines { full, chunked, chunked_same }, settings))
+    Docent::new(store, index, engines, service::Pipelines { full, chunked, chunked_same }, settings)
 }
 
 /// Everything the HTTP server serves, ready: the service over the data dir, with stored documents
@@ -72,7 +73,37 @@ pub async fn build_state(settings: &Settings, engines: Engines) -> anyhow::Resul
         tracing::info!(indexed, "indexed documents that had no chunks");
     }
     jobs::start(Arc::clone(&docent), settings.batch_workers).await?;
-    AppState::new(docent, settings.max_upload_bytes, settings.data_dir.join("evals"))
+    AppState::new(docent, settings)
+}
+
+/// Serve until SIGTERM or SIGINT, then stop gracefully: no new connections, analyses or batch
+/// items; those running get until the grace period ends to finish and be stored; queued items
+/// stay queued for the next start. Items still running then are requeued at the next start.
+pub async fn serve_until_signalled(state: Arc<AppState>, addr: SocketAddr) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (docent, grace) = (Arc::clone(&state.docent), state.shutdown_grace);
+    let (server, bound) = start_server(state, addr)?;
+    tracing::info!("docent listening on http://{bound}");
+    let handle = server.handle();
+    let mut serving = tokio::spawn(server);
+    let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    tokio::select! {
+        ended = &mut serving => return Ok(ended??),
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    tracing::info!(grace_s = grace.as_secs(), "stopping: no new requests or batch items, running ones may finish");
+    docent.drain();
+    let ((), idle) = tokio::join!(handle.stop(true), docent.wait_idle(deadline));
+    serving.await??;
+    if idle {
+        tracing::info!("stopped: every running analysis and batch item finished");
+    } else {
+        let running = docent.working();
+        tracing::warn!(running, "stopped at the end of the grace period; running batch items are requeued at the next start");
+    }
+    Ok(())
 }
 
 /// Load the configured full-context model, or connect to the server that runs it.
@@ -95,7 +126,10 @@ pub async fn load_engines(settings: &Settings) -> anyhow::Result<Engines> {
 
 /// Bind the HTTP server; returns it (not yet awaited) and the bound address,
 /// so tests can ask for port 0.
+///
+/// The server does not handle signals itself: `serve_until_signalled` does.
 pub fn start_server(state: Arc<AppState>, addr: SocketAddr) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
+    let grace = state.shutdown_grace;
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -107,6 +141,9 @@ pub fn start_server(state: Arc<AppState>, addr: SocketAddr) -> anyhow::Result<(a
             .configure(http::configure)
     })
     .workers(2)
+    .disable_signals()
+    // A graceful stop waits this long for requests in progress (analyses) to be answered.
+    .shutdown_timeout(grace.as_secs().max(1))
     .bind(addr)?;
     let bound = server.addrs().first().copied().unwrap_or(addr);
     Ok((server.run(), bound))

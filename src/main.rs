@@ -162,7 +162,10 @@ fn main() -> anyhow::Result<()> {
         return runtime.block_on(tensor_parallel_worker(cli, tensor_parallel));
     }
     check_tensor_parallel(&cli, tensor_parallel)?;
-    runtime.block_on(run(cli, tensor_parallel))
+    let result = runtime.block_on(run(cli, tensor_parallel));
+    // An engine thread still busy (a request past the shutdown grace) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
 }
 
 fn init_logging(format: LogFormat) {
@@ -220,9 +223,7 @@ async fn run(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
         Command::Serve(serve) => {
             let settings = Settings::resolve(&cli.engine, &serve)?;
             let state = docent::build_state(&settings, docent::load_engines(&settings).await?).await?;
-            let (server, addr) = docent::start_server(state, settings.addr)?;
-            tracing::info!("docent listening on http://{addr}");
-            server.await?;
+            docent::serve_until_signalled(state, settings.addr).await?;
         }
         Command::Ingest { file, password, serve } => {
             let settings = Settings::resolve(&cli.engine, &serve)?;

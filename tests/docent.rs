@@ -57,3 +57,6 @@ mod crash;
 
 #[path = "docent/operations.rs"]
 mod operations;
+
+#[path = "docent/shutdown.rs"]
+mod shutdown;

@@ -38,6 +38,12 @@ pub async fn healthz(state: State) -> HttpResponse {
         .json(json!({"status": "ok", "model": docent.model_name(), "baseline_model": docent.baseline_model_name()}))
 }
 
+/// Prometheus' text format, for any caller the API would serve (keys as for the API).
+pub async fn metrics(state: State, _caller: Caller) -> AppResult<HttpResponse> {
+    let text = state.docent.metrics_text().await?;
+    Ok(HttpResponse::Ok().content_type(crate::metrics::CONTENT_TYPE).body(text))
+}
+
 async fn create_document(state: State, caller: Caller, body: Multipart) -> AppResult<HttpResponse> {
     let up = upload::read(body, state.max_upload_bytes).await?;
     let doc = state.docent.ingest(&caller.scope, &up.filename, up.bytes, up.password).await?;
@@ -125,9 +131,9 @@ async fn stream_analysis(
 ) -> AppResult<HttpResponse> {
     // A missing document is a plain 404, before the stream starts.
     state.docent.document(&caller.scope, &id).await?;
-    let docent = state.docent.clone();
+    let (docent, keep_alive) = (state.docent.clone(), state.keep_alive);
     let (frames, outbox) = tokio::sync::mpsc::unbounded_channel::<String>();
-    super::observe::spawn_in_request(async move {
+    super::observe::spawn_in_request(&state.runtime, async move {
         let started = std::time::Instant::now();
         let frame = |p: Progress| {
             let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -142,9 +148,12 @@ async fn stream_analysis(
         let scope = caller.scope;
         let work = crate::llm::PROGRESS.scope(tx, async move { docent.analyze(&scope, &id, kind, spec, model).await });
         tokio::pin!(work);
+        // A long prefill on an engine that reports no progress would leave the stream silent.
+        let mut idle = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
         let result = loop {
             tokio::select! {
                 Some(p) = progress.recv() => { let _ = frames.send(frame(p)); }
+                _ = idle.tick() => { let _ = frames.send(super::batches::KEEP_ALIVE.to_owned()); }
                 result = &mut work => break result,
             }
         };

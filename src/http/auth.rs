@@ -34,6 +34,11 @@ fn is_public(path: &str) -> bool {
     path == "/healthz" || path == "/login" || path.starts_with("/static/")
 }
 
+/// Paths read by programs, which get a 401 rather than the sign-in page.
+fn is_for_machines(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/metrics"
+}
+
 fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -51,7 +56,7 @@ pub async fn authenticate(
         }
         Ok(None) => Ok(next.call(req).await?.map_into_boxed_body()),
         Err(e) => {
-            let wants_page = !req.path().starts_with("/api/") && req.method() == Method::GET;
+            let wants_page = !is_for_machines(req.path()) && req.method() == Method::GET;
             let response = if e.code == ErrorCode::Unauthorized && wants_page {
                 see_other(format!("/login?next={}", urlencode(req.path())))
             } else {

@@ -1,8 +1,6 @@
 //! Batch endpoints of API v1: submit (multipart uploads or stored document ids), status, an
 //! SSE stream of progress, JSON Lines results, cancel.
 
-use std::time::Duration;
-
 use actix_multipart::Multipart;
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -178,22 +176,24 @@ async fn batch_events(state: State, caller: Caller, id: web::Path<String>) -> Ap
     let rx = state.docent.subscribe();
     let batch = state.docent.batch(&caller.scope, &id).await?;
     let finished = batch.is_finished();
-    let docent = state.docent.clone();
+    let (docent, keep_alive) = (state.docent.clone(), state.keep_alive);
     let first = sse("batch", &batch);
     let stream = futures_util::stream::unfold(
         (Some(first), finished, rx, docent, id.into_inner()),
-        |(pending, finished, mut rx, docent, id)| async move {
+        move |(pending, finished, mut rx, docent, id)| async move {
             if let Some(frame) = pending {
                 return Some((Ok::<_, actix_web::Error>(web::Bytes::from(frame)), (None, finished, rx, docent, id)));
             }
             if finished {
                 return None;
             }
+            // Events of other batches do not count: this stream must still show a sign of life.
+            let deadline = tokio::time::Instant::now() + keep_alive;
             loop {
-                let next = tokio::time::timeout(Duration::from_secs(15), rx.recv()).await;
+                let next = tokio::time::timeout_at(deadline, rx.recv()).await;
                 let event = match next {
                     Err(_) => {
-                        return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), (None, false, rx, docent, id)))
+                        return Some((Ok(web::Bytes::from_static(KEEP_ALIVE.as_bytes())), (None, false, rx, docent, id)))
                     }
                     Ok(Ok(event)) if event.batch_id() == id => Some(event),
                     Ok(Ok(_)) => continue,
@@ -224,6 +224,9 @@ async fn batch_events(state: State, caller: Caller, id: web::Path<String>) -> Ap
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream))
 }
+
+/// An SSE comment: a proxy that cuts idle connections sees traffic, an `EventSource` nothing.
+pub(super) const KEEP_ALIVE: &str = ": keep-alive\n\n";
 
 /// One server-sent event.
 pub(super) fn sse(name: &str, data: &impl serde::Serialize) -> String {

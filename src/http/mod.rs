@@ -28,17 +28,28 @@ pub struct AppState {
     pub max_upload_bytes: usize,
     /// Where `docent eval` writes its runs by default (`<data dir>/evals`).
     pub evals_dir: std::path::PathBuf,
+    /// How often idle event streams send `: keep-alive`.
+    pub keep_alive: std::time::Duration,
+    /// On shutdown, how long requests in progress may take.
+    pub shutdown_grace: std::time::Duration,
+    /// The runtime that outlives the HTTP workers, for work a request leaves running.
+    pub runtime: tokio::runtime::Handle,
 }
 
 pub type State = web::Data<AppState>;
 
 impl AppState {
-    pub fn new(
-        docent: Arc<Docent>,
-        max_upload_bytes: usize,
-        evals_dir: std::path::PathBuf,
-    ) -> anyhow::Result<Arc<Self>> {
-        Ok(Arc::new(Self { docent, tera: pages::templates()?, max_upload_bytes, evals_dir }))
+    /// Call on the runtime that outlives the HTTP workers (`build_state` does).
+    pub fn new(docent: Arc<Docent>, settings: &crate::config::Settings) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            docent,
+            tera: pages::templates()?,
+            max_upload_bytes: settings.max_upload_bytes,
+            evals_dir: settings.data_dir.join("evals"),
+            keep_alive: settings.sse_keep_alive,
+            shutdown_grace: settings.shutdown_grace,
+            runtime: tokio::runtime::Handle::try_current()?,
+        }))
     }
 }
 
@@ -46,6 +57,7 @@ impl AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/api/v1").configure(api::routes).configure(batches::routes))
         .route("/healthz", web::get().to(api::healthz))
+        .route("/metrics", web::get().to(api::metrics))
         .configure(auth::routes)
         .configure(pages::routes)
         .configure(batch_pages::routes)

@@ -26,16 +26,18 @@ pub fn current_request_id() -> Option<String> {
 }
 
 /// Spawn work that outlives the handler (a streamed analysis) in the request's span and id, so
-/// that its log lines and error events still name the request.
-pub fn spawn_in_request<F>(work: F) -> tokio::task::JoinHandle<F::Output>
+/// that its log lines and error events still name the request. It runs on `runtime` (the
+/// server's main one), not on the HTTP worker's, which a shutdown ends with its last connection
+/// even when a client that went away left the work running.
+pub fn spawn_in_request<F>(runtime: &tokio::runtime::Handle, work: F) -> tokio::task::JoinHandle<F::Output>
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let span = tracing::Span::current();
     match current_request_id() {
-        Some(id) => tokio::spawn(REQUEST_ID.scope(id, work).instrument(span)),
-        None => tokio::spawn(work.instrument(span)),
+        Some(id) => runtime.spawn(REQUEST_ID.scope(id, work).instrument(span)),
+        None => runtime.spawn(work.instrument(span)),
     }
 }
 
@@ -72,6 +74,11 @@ pub async fn observe(
         res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     let status = res.status().as_u16();
+    if let Some(state) = res.request().app_data::<super::State>() {
+        // The route's pattern, not its path: ids would make a series per document.
+        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        state.docent.metrics().request(&route, method.as_str(), status);
+    }
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| tracing::info!(status, ms = format!("{ms:.1}"), "{method} {path}"));
     Ok(res)

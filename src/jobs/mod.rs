@@ -22,6 +22,9 @@ pub async fn start(docent: Arc<Docent>, workers: usize) -> anyhow::Result<Vec<to
 /// releases the store and the index; once the service is gone, the worker ends.
 async fn work(docent: Weak<Docent>, worker: usize) {
     while let Some(service) = docent.upgrade() {
+        if service.is_draining() {
+            return;
+        }
         match service.run_next_item().await {
             Ok(true) => {}
             Ok(false) => {

@@ -198,6 +198,9 @@ impl Docent {
 
     /// Take the oldest queued item and run it to its end. `false` when none was queued.
     pub async fn run_next_item(&self) -> AppResult<bool> {
+        // Counted before the claim: a shutdown that begins now either waits for this item or
+        // leaves it queued.
+        let Some(_working) = self.drain.start() else { return Ok(false) };
         let Some(item) = self.blocking(|s| s.claim_item(&now())).await? else { return Ok(false) };
         let (batch_id, index) = (item.batch_id.clone(), item.index);
         let _ = self.events.send(BatchEvent::ItemStarted { batch_id, item: index, attempt: item.attempt });

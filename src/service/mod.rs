@@ -3,6 +3,7 @@
 
 mod auth;
 mod batch;
+mod drain;
 
 pub use auth::{Caller, SESSION_LIFETIME_S};
 pub use batch::{BatchFile, BatchSource, ResultLine, MAX_BATCH_FILES};
@@ -51,6 +52,10 @@ pub struct Docent {
     max_batch_items: usize,
     /// Uploads are parsed in a worker process with time and memory limits.
     parser: Arc<parse::Isolation>,
+    max_queued: usize,
+    metrics: crate::metrics::Metrics,
+    /// Analyses and batch items running, and whether the server is shutting down.
+    drain: drain::Drain,
 }
 
 /// A document's text with its page map, as views and pipelines need it.
@@ -66,19 +71,42 @@ impl Docent {
         engines: Engines,
         pipelines: Pipelines,
         settings: &Settings,
-    ) -> Self {
-        Self {
+    ) -> anyhow::Result<Self> {
+        let info = |slot, e: &Arc<dyn crate::llm::Engine>| crate::metrics::EngineInfo {
+            slot,
+            model: e.model_name().to_owned(),
+            context: e.context_limit(),
+        };
+        let max_queued = settings.max_queued.max(1);
+        let metrics =
+            crate::metrics::Metrics::new(&[info("full", &engines.full), info("baseline", &engines.baseline)], max_queued)?;
+        Ok(Self {
             store: Arc::new(store),
             index,
             engines,
             pipelines,
             chunking: settings.chunking,
-            admitted: Arc::new(Semaphore::new(settings.max_queued.max(1))),
+            admitted: Arc::new(Semaphore::new(max_queued)),
             events: tokio::sync::broadcast::channel(1024).0,
             work: Arc::new(tokio::sync::Notify::new()),
             max_batch_items: settings.max_batch_items,
             parser: Arc::new(settings.parser.clone()),
-        }
+            max_queued,
+            metrics,
+            drain: drain::Drain::default(),
+        })
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// The metrics in Prometheus' text format, with the queue and batch gauges as they are now.
+    pub async fn metrics_text(&self) -> AppResult<String> {
+        let batch_items = self.blocking(Store::item_counts).await?;
+        let admitted = self.max_queued.saturating_sub(self.admitted.available_permits());
+        let now = crate::metrics::Snapshot { batch_items, admitted };
+        self.metrics.render(&now).map_err(AppError::internal)
     }
 
     pub fn model_name(&self) -> &str {
@@ -121,13 +149,10 @@ impl Docent {
         password: Option<String>,
     ) -> AppResult<Document> {
         let filename = display_name(filename);
-        let media = parse::sniff(&filename, &bytes)?;
         let bytes = Arc::new(bytes);
-        let input = Arc::clone(&bytes);
-        let parser = Arc::clone(&self.parser);
-        let parsed = tokio::task::spawn_blocking(move || parser.parse(media, &input, password.as_deref()))
-            .await
-            .map_err(AppError::internal)??;
+        let parsed = self.parse(&filename, Arc::clone(&bytes), password).await;
+        self.metrics.parse(parsed.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok"));
+        let (media, parsed) = parsed?;
         let tokens = self.engines.full.count_tokens(&parsed.text).await.map_err(|e| {
             AppError::new(ErrorCode::EngineFailed, "the model's tokenizer failed on this text").with_cause(e)
         })?;
@@ -171,6 +196,21 @@ impl Docent {
         };
         tracing::info!(id = %doc.id, pages = doc.pages, tokens, chunks, "document ingested");
         Ok(doc)
+    }
+
+    /// Recognise and parse an upload in the isolated parser.
+    async fn parse(
+        &self,
+        filename: &str,
+        bytes: Arc<Vec<u8>>,
+        password: Option<String>,
+    ) -> AppResult<(parse::MediaType, crate::domain::ParsedText)> {
+        let media = parse::sniff(filename, &bytes)?;
+        let parser = Arc::clone(&self.parser);
+        let parsed = tokio::task::spawn_blocking(move || parser.parse(media, &bytes, password.as_deref()))
+            .await
+            .map_err(AppError::internal)??;
+        Ok((media, parsed))
     }
 
     /// Chunk a document with the baseline model's tokenizer and (re)index its chunks.
@@ -274,10 +314,15 @@ impl Docent {
         self.index.delete(id).await.map_err(AppError::internal)
     }
 
-    fn admit(&self) -> AppResult<tokio::sync::OwnedSemaphorePermit> {
-        Arc::clone(&self.admitted)
+    /// A place in the bounded queue of analyses, counted as work a shutdown waits for.
+    fn admit(&self) -> AppResult<(tokio::sync::OwnedSemaphorePermit, drain::Working)> {
+        let working = self.drain.start().ok_or_else(|| {
+            AppError::new(ErrorCode::EngineBusy, "the server is shutting down; retry on another instance or shortly")
+        })?;
+        let permit = Arc::clone(&self.admitted)
             .try_acquire_owned()
-            .map_err(|_| AppError::new(ErrorCode::EngineBusy, "the model is busy with other analyses; retry shortly"))
+            .map_err(|_| AppError::new(ErrorCode::EngineBusy, "the model is busy with other analyses; retry shortly"))?;
+        Ok((permit, working))
     }
 
     /// Run a pipeline on a stored document and store the analysis.
@@ -290,7 +335,7 @@ impl Docent {
         model: ChunkedModel,
     ) -> AppResult<Analysis> {
         let spec = validate_task(spec)?;
-        let _permit = self.admit()?;
+        let _admitted = self.admit()?;
         let doc = self.text(scope, document_id).await?;
         self.run_pipeline(document_id, &doc, kind, &spec, model).await
     }
@@ -324,11 +369,19 @@ impl Docent {
             (PipelineKind::Chunked, ChunkedModel::Same) => &self.pipelines.chunked_same,
         };
         let input = DocInput { id: document_id, text: &doc.text, pages: &doc.pages };
-        let out = pipeline.run(input, spec).await?;
+        let running = self.metrics.running();
+        let out = pipeline.run(input, spec).await;
+        drop(running);
+        let kind = pipeline.kind();
+        match &out {
+            Ok(o) => self.metrics.analysis(kind.as_str(), Ok((&o.usage, &o.timings))),
+            Err(e) => self.metrics.analysis(kind.as_str(), Err(e.code.as_str())),
+        }
+        let out = out?;
         let analysis = Analysis {
             id: uuid::Uuid::new_v4().to_string(),
             document_id: document_id.to_owned(),
-            pipeline: pipeline.kind(),
+            pipeline: kind,
             model: out.model,
             task: spec.task,
             question: spec.question.clone(),
@@ -353,7 +406,7 @@ impl Docent {
         model: ChunkedModel,
     ) -> AppResult<Comparison> {
         let spec = validate_task(spec)?;
-        let _permit = self.admit()?;
+        let _admitted = self.admit()?;
         let doc = self.text(scope, document_id).await?;
         let side = |r: AppResult<Analysis>| match r {
             Ok(a) => Ok(Side::Done(Box::new(a))),

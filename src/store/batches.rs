@@ -88,6 +88,14 @@ impl Store {
             .optional()?)
     }
 
+    /// Items of every batch by state, in one pass over the table's state index.
+    pub fn item_counts(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT state, count(*) FROM batch_items GROUP BY state")?;
+        let counts = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+        Ok(counts)
+    }
+
     pub fn queued_items(&self) -> anyhow::Result<usize> {
         let n: i64 =
             self.conn()?.query_row("SELECT count(*) FROM batch_items WHERE state = 'queued'", [], |r| r.get(0))?;

@@ -43,6 +43,36 @@ pub fn default_model() -> PathBuf {
     model
 }
 
+/// The Python of `scripts/fetch-pytools.sh` (Prometheus' text parser, an OpenAPI validator):
+/// `DOCENT_PYTOOLS`, else its default venv. Missing is a failure: run the script.
+pub fn pytools() -> PathBuf {
+    let python = std::env::var_os("DOCENT_PYTOOLS").map(PathBuf::from).unwrap_or_else(|| {
+        let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()));
+        home.join(".cache/docent/pytools/bin/python")
+    });
+    assert!(python.is_file(), "{} is missing: run scripts/fetch-pytools.sh", python.display());
+    python
+}
+
+/// Run a script of tests/tools with the tools' Python on `input`: its stdout, or a failure
+/// with its stderr.
+pub fn run_tool(script: &str, input: &[u8]) -> String {
+    use std::io::Write;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tools").join(script);
+    let mut child = std::process::Command::new(pytools())
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the tools' Python starts");
+    child.stdin.take().expect("stdin").write_all(input).expect("writing to the tool");
+    let out = child.wait_with_output().expect("the tool ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script} refused its input: {stderr}");
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 pub fn settings(data_dir: &std::path::Path) -> Settings {
     let engine = EngineArgs {
         // Only the real-engine tests load them, and they check they exist.
