@@ -42,6 +42,36 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order of the table (the OpenAPI document lists them).
+    pub const ALL: [ErrorCode; 26] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::CsrfFailed,
+        ErrorCode::MissingFile,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::DocumentNotFound,
+        ErrorCode::AnalysisNotFound,
+        ErrorCode::ComparisonNotFound,
+        ErrorCode::BatchNotFound,
+        ErrorCode::EvalNotFound,
+        ErrorCode::PdfEncrypted,
+        ErrorCode::PdfCorrupt,
+        ErrorCode::PdfNoTextLayer,
+        ErrorCode::DocumentEmpty,
+        ErrorCode::InvalidEncoding,
+        ErrorCode::DocumentTooLong,
+        ErrorCode::ParseTimeout,
+        ErrorCode::ParseMemoryLimit,
+        ErrorCode::EngineBusy,
+        ErrorCode::EngineUnavailable,
+        ErrorCode::EngineFailed,
+        ErrorCode::Interrupted,
+        ErrorCode::StorageFull,
+        ErrorCode::StorageReadOnly,
+        ErrorCode::Internal,
+    ];
+
     /// The table: snake_case code and HTTP status. An exhaustive match, so a new
     /// code cannot ship without deciding both.
     pub fn info(self) -> (&'static str, u16) {

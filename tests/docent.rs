@@ -60,3 +60,6 @@ mod operations;
 
 #[path = "docent/shutdown.rs"]
 mod shutdown;
+
+#[path = "docent/openapi.rs"]
+mod openapi;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{ChunkedModel, PipelineKind, SideError, Task};
 
 /// What every item of a batch runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchOptions {
     pub pipelines: Vec<PipelineKind>,
     pub task: Task,
@@ -17,7 +17,7 @@ pub struct BatchOptions {
     pub chunked_model: ChunkedModel,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemState {
     Queued,
@@ -47,7 +47,7 @@ impl ItemState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchItem {
     pub index: usize,
     pub filename: String,
@@ -66,7 +66,7 @@ pub struct BatchItem {
     pub finished_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchStatus {
     /// No item has started yet.
@@ -99,7 +99,7 @@ impl BatchStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Batch {
     pub id: String,
     pub status: BatchStatus,
@@ -142,7 +142,7 @@ impl Batch {
 }
 
 /// A batch's counts without its items, as lists show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BatchSummary {
     pub id: String,
     pub status: BatchStatus,

@@ -9,14 +9,14 @@ use super::{Analysis, Span};
 
 /// One side of a comparison: its analysis, or why it has none (a document too long for the
 /// full-context model, a busy engine…).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Side {
     Done(Box<Analysis>),
     Failed { error: SideError },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SideError {
     pub code: String,
     pub message: String,
@@ -31,7 +31,7 @@ impl Side {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SideStats {
     pub citations: usize,
     pub valid: usize,
@@ -43,7 +43,7 @@ pub struct SideStats {
     pub pages: Vec<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Overlap {
     pub full: Option<SideStats>,
     pub chunked: Option<SideStats>,
@@ -53,7 +53,7 @@ pub struct Overlap {
     pub common_coverage: f32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Comparison {
     pub id: String,
     pub document_id: String,

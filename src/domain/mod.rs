@@ -36,7 +36,7 @@ impl Scope {
 }
 
 /// A byte range `[start, end)` of a document's normalised text, on `char` boundaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Span {
     pub start: usize,
     pub end: usize,
@@ -80,7 +80,7 @@ pub struct ParsedText {
 }
 
 /// A stored document's metadata. `tokens` is counted with the full-context model's tokenizer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Document {
     pub id: String,
     pub filename: String,
@@ -103,7 +103,7 @@ pub struct Segment {
 }
 
 /// A piece of the text for retrieval: whole segments, bounded in tokens of the baseline model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Chunk {
     pub id: u32,
     #[serde(flatten)]
@@ -115,7 +115,7 @@ pub struct Chunk {
     pub tokens: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
     Summary,
@@ -123,7 +123,7 @@ pub enum Task {
 }
 
 /// Which model the chunked pipeline runs on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChunkedModel {
     /// The short-context baseline model.
@@ -133,7 +133,7 @@ pub enum ChunkedModel {
     Same,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PipelineKind {
     Full,
@@ -150,7 +150,7 @@ impl PipelineKind {
 }
 
 /// How the chunked pipeline chose what the model read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RetrievalMethod {
     /// The BM25 top-k chunks for the question, as many as fit the context budget.
@@ -171,7 +171,7 @@ impl RetrievalMethod {
 }
 
 /// What the chunked pipeline read, stated with every chunked analysis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Retrieval {
     pub method: RetrievalMethod,
     /// Ids of the chunks the model read, in document order.
@@ -200,13 +200,13 @@ impl Retrieval {
 }
 
 /// A sentence of the answer with the ids of the citations that support it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AnswerSentence {
     pub text: String,
     pub citations: Vec<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Answer {
     pub text: String,
     pub sentences: Vec<AnswerSentence>,
@@ -214,7 +214,7 @@ pub struct Answer {
 
 /// A cited span, resolved against the source and checked. `valid` is true only
 /// when every check passed; otherwise `reason` says which failed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Citation {
     pub id: u32,
     /// The segment the model cited.
@@ -230,7 +230,7 @@ pub struct Citation {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Usage {
     pub prompt_tokens: usize,
     /// Of the prompt tokens, those read from the cache of an earlier request on the same
@@ -240,14 +240,14 @@ pub struct Usage {
     pub completion_tokens: usize,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Timings {
     pub prefill_ms: u64,
     pub decode_ms: u64,
     pub total_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Analysis {
     pub id: String,
     pub document_id: String,

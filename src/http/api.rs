@@ -1,35 +1,52 @@
 //! JSON endpoints of API v1.
 
 use actix_multipart::Multipart;
-use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, http::header, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::batches::sse;
+use super::openapi::{
+    AnalysisErrors, AnalysisNotFoundErrors, ComparisonNotFoundErrors, DeleteErrors, DocumentErrors, ReadErrors,
+    SearchErrors, UploadErrors,
+};
 use super::{upload, Caller, State};
-use crate::domain::{PipelineKind, Task};
+use crate::domain::{Analysis, Comparison, Document, PipelineKind, Task};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::llm::Progress;
 use crate::pipeline::TaskSpec;
 use crate::service::ChunkedModel;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// The document routes of API v1, each with its OpenAPI operation.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     // Malformed JSON gets the same error shape as every other error.
     let json = web::JsonConfig::default()
         .limit(64 * 1024)
         .error_handler(|err, _| AppError::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {err}")).into());
     cfg.app_data(json)
-        .route("/documents", web::post().to(create_document))
-        .route("/documents", web::get().to(list_documents))
-        .route("/documents/{id}", web::get().to(get_document))
-        .route("/documents/{id}", web::delete().to(delete_document))
-        .route("/documents/{id}/text", web::get().to(get_text))
-        .route("/documents/{id}/analyses", web::post().to(create_analysis))
-        .route("/documents/{id}/analyses", web::get().to(list_analyses))
-        .route("/documents/{id}/search", web::get().to(search))
-        .route("/documents/{id}/compare", web::post().to(create_comparison))
-        .route("/analyses/{id}", web::get().to(get_analysis))
-        .route("/comparisons/{id}", web::get().to(get_comparison));
+        .service(create_document)
+        .service(list_documents)
+        .service(get_document)
+        .service(delete_document)
+        .service(get_text)
+        .service(create_analysis)
+        .service(list_analyses)
+        .service(search)
+        .service(create_comparison)
+        .service(get_analysis)
+        .service(get_comparison);
+}
+
+/// An upload: one `file` part, and `password` for an encrypted PDF.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// A PDF, a UTF-8/UTF-16 text or a Markdown file, up to `--max-upload-mb`.
+    #[schema(value_type = String, content_media_type = "application/octet-stream")]
+    file: Vec<u8>,
+    /// The password that opens an encrypted PDF.
+    password: Option<String>,
 }
 
 pub async fn healthz(state: State) -> HttpResponse {
@@ -44,31 +61,58 @@ pub async fn metrics(state: State, _caller: Caller) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().content_type(crate::metrics::CONTENT_TYPE).body(text))
 }
 
+#[utoipa::path(tag = "documents", request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Parsed and stored", body = Document,
+         headers(("Location" = String, description = "The document's URL"))),
+        UploadErrors,
+    ))]
+#[post("/documents")]
+/// Upload a document: it is parsed, its tokens counted, and stored.
 async fn create_document(state: State, caller: Caller, body: Multipart) -> AppResult<HttpResponse> {
     let up = upload::read(body, state.max_upload_bytes).await?;
     let doc = state.docent.ingest(&caller.scope, &up.filename, up.bytes, up.password).await?;
     Ok(HttpResponse::Created().insert_header((header::LOCATION, format!("/api/v1/documents/{}", doc.id))).json(doc))
 }
 
+#[utoipa::path(tag = "documents", responses((status = 200, description = "The caller's documents, newest first", body = Vec<Document>), ReadErrors))]
+#[get("/documents")]
+/// List documents.
 async fn list_documents(state: State, caller: Caller) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.docent.list_documents(&caller.scope).await?))
 }
 
+#[utoipa::path(tag = "documents", params(("id" = String, Path, description = "The document's id")),
+    responses((status = 200, description = "The document", body = Document), DocumentErrors))]
+#[get("/documents/{id}")]
+/// A document's metadata.
 async fn get_document(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.docent.document(&caller.scope, &id).await?))
 }
 
+#[utoipa::path(tag = "documents", params(("id" = String, Path, description = "The document's id")),
+    responses((status = 204, description = "Deleted, with its analyses and index entries"), DeleteErrors))]
+#[delete("/documents/{id}")]
+/// Delete a document.
 async fn delete_document(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
     state.docent.delete_document(&caller.scope, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(tag = "documents", params(("id" = String, Path, description = "The document's id")),
+    responses(
+        (status = 200, description = "The normalised text every offset refers to", body = String,
+         content_type = "text/plain"),
+        DocumentErrors,
+    ))]
+#[get("/documents/{id}/text")]
+/// A document's normalised text.
 async fn get_text(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
     let doc = state.docent.text(&caller.scope, &id).await?;
     Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(doc.text))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AnalysisRequest {
     #[serde(default = "default_pipeline")]
@@ -84,7 +128,7 @@ fn default_pipeline() -> PipelineKind {
     PipelineKind::Full
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CompareRequest {
     task: Task,
@@ -93,12 +137,35 @@ struct CompareRequest {
     chunked_model: ChunkedModel,
 }
 
-#[derive(Debug, Deserialize)]
+/// What a search answers.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct SearchResults {
+    document_id: String,
+    query: String,
+    k: usize,
+    results: Vec<crate::index::Hit>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
 struct SearchQuery {
+    /// The query (BM25 over the document's chunks).
     q: Option<String>,
+    /// How many chunks, 1 to 50 (default 8).
     k: Option<usize>,
 }
 
+#[utoipa::path(tag = "analyses", params(("id" = String, Path, description = "The document's id")),
+    request_body = AnalysisRequest,
+    responses(
+        (status = 200, description = "The stored analysis; with `Accept: text/event-stream`, server-sent events \
+                                      (`prefill`, `text`, then `analysis` or `error`, and a `: keep-alive` comment every 15 s)",
+         headers(("Location" = String, description = "The analysis's URL (JSON only)")),
+         content((Analysis = "application/json"), (String = "text/event-stream"))),
+        AnalysisErrors,
+    ))]
+#[post("/documents/{id}/analyses")]
+/// Run a pipeline on a document: a summary, or the answer to a question, with verified citations.
 async fn create_analysis(
     state: State,
     caller: Caller,
@@ -179,15 +246,27 @@ async fn stream_analysis(
         .streaming(stream))
 }
 
+#[utoipa::path(tag = "analyses", params(("id" = String, Path, description = "The document's id")),
+    responses((status = 200, description = "The document's analyses, newest first", body = Vec<Analysis>), DocumentErrors))]
+#[get("/documents/{id}/analyses")]
+/// List a document's analyses.
 async fn list_analyses(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
     state.docent.document(&caller.scope, &id).await?;
     Ok(HttpResponse::Ok().json(state.docent.analyses_of(&caller.scope, &id).await?))
 }
 
+#[utoipa::path(tag = "analyses", params(("id" = String, Path, description = "The analysis's id")),
+    responses((status = 200, description = "The analysis", body = Analysis), AnalysisNotFoundErrors))]
+#[get("/analyses/{id}")]
+/// An analysis.
 async fn get_analysis(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.docent.analysis(&caller.scope, &id).await?))
 }
 
+#[utoipa::path(tag = "documents", params(("id" = String, Path, description = "The document's id"), SearchQuery),
+    responses((status = 200, description = "`{document_id, query, k, results: [Hit]}`, best first", body = SearchResults), SearchErrors))]
+#[get("/documents/{id}/search")]
+/// Search a document's chunks (BM25), with highlighted snippets.
 async fn search(
     state: State,
     caller: Caller,
@@ -200,6 +279,15 @@ async fn search(
     Ok(HttpResponse::Ok().json(json!({"document_id": id.as_str(), "query": q.trim(), "k": k, "results": hits})))
 }
 
+#[utoipa::path(tag = "analyses", params(("id" = String, Path, description = "The document's id")),
+    request_body = CompareRequest,
+    responses(
+        (status = 200, description = "Both pipelines' answers and what their citations share", body = Comparison,
+         headers(("Location" = String, description = "The comparison's URL"))),
+        AnalysisErrors,
+    ))]
+#[post("/documents/{id}/compare")]
+/// The same task through the full-context and the chunked pipeline.
 async fn create_comparison(
     state: State,
     caller: Caller,
@@ -213,6 +301,10 @@ async fn create_comparison(
     Ok(HttpResponse::Ok().insert_header((header::LOCATION, location)).json(comparison))
 }
 
+#[utoipa::path(tag = "analyses", params(("id" = String, Path, description = "The comparison's id")),
+    responses((status = 200, description = "The comparison", body = Comparison), ComparisonNotFoundErrors))]
+#[get("/comparisons/{id}")]
+/// A comparison.
 async fn get_comparison(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.docent.comparison(&caller.scope, &id).await?))
 }

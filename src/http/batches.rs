@@ -2,26 +2,41 @@
 //! SSE stream of progress, JSON Lines results, cancel.
 
 use actix_multipart::Multipart;
-use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use actix_web::{get, http::header, post, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
+use super::openapi::{BatchCancelErrors, BatchErrors, BatchSubmitErrors, ReadErrors};
 use super::{upload, Caller, State};
-use crate::domain::{Batch, BatchEvent, BatchOptions, PipelineKind, Scope, Task};
+use crate::domain::{Batch, BatchEvent, BatchOptions, BatchSummary, PipelineKind, Scope, Task};
+use crate::service::ResultLine;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::service::{BatchSource, ChunkedModel};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/batches", web::post().to(create_batch))
-        .route("/batches", web::get().to(list_batches))
-        .route("/batches/{id}", web::get().to(get_batch))
-        .route("/batches/{id}/events", web::get().to(batch_events))
-        .route("/batches/{id}/results", web::get().to(batch_results))
-        .route("/batches/{id}/cancel", web::post().to(cancel_batch));
+/// The batch routes of API v1, each with its OpenAPI operation.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_batch)
+        .service(list_batches)
+        .service(get_batch)
+        .service(batch_events)
+        .service(batch_results)
+        .service(cancel_batch);
+}
+
+/// The multipart form of a batch: files, and the options as JSON.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct BatchForm {
+    /// One part per file (up to 1,000), each up to `--max-upload-mb`.
+    #[schema(value_type = Vec<String>, content_media_type = "application/octet-stream")]
+    file: Vec<Vec<u8>>,
+    /// `OptionsBody` as JSON text.
+    options: Option<String>,
 }
 
 /// The options of a batch as clients send them; every field has a default.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptionsBody {
     #[serde(default = "default_pipelines")]
@@ -49,7 +64,7 @@ impl From<OptionsBody> for BatchOptions {
 
 /// The JSON form: stored documents, and the same options object as the multipart form, nested
 /// under `options` or given beside `document_ids`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct JsonBatch {
     document_ids: Vec<String>,
@@ -102,6 +117,17 @@ pub fn parse_options(json: Option<&str>) -> AppResult<BatchOptions> {
 /// Uploads and their total are bounded: each file by the upload limit, all of them by 8 times it.
 pub const TOTAL_UPLOAD_FACTOR: usize = 8;
 
+#[utoipa::path(tag = "batches",
+    params(("Idempotency-Key" = Option<String>, Header,
+            description = "1 to 200 characters: a retry with the same key returns the batch first created with it")),
+    request_body(content((BatchForm = "multipart/form-data"), (JsonBatch = "application/json"))),
+    responses(
+        (status = 202, description = "Queued; `Idempotent-Replayed: true` when an earlier request created it", body = Batch,
+         headers(("Location" = String, description = "The batch's URL"))),
+        BatchSubmitErrors,
+    ))]
+#[post("/batches")]
+/// Queue a batch: uploads (multipart) or stored documents (JSON), one item per document and pipeline.
 async fn create_batch(
     state: State,
     caller: Caller,
@@ -156,14 +182,26 @@ async fn read_json_body(mut payload: web::Payload) -> AppResult<Vec<u8>> {
     Ok(body)
 }
 
+#[utoipa::path(tag = "batches",
+    responses((status = 200, description = "The newest 200 batches, with counts but not items", body = Vec<BatchSummary>), ReadErrors))]
+#[get("/batches")]
+/// List batches.
 async fn list_batches(state: State, caller: Caller) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.docent.batches(&caller.scope).await?))
 }
 
+#[utoipa::path(tag = "batches", params(("id" = String, Path, description = "The batch's id")),
+    responses((status = 200, description = "The batch with its items", body = Batch), BatchErrors))]
+#[get("/batches/{id}")]
+/// A batch with its items.
 async fn get_batch(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.docent.batch(&caller.scope, &id).await?))
 }
 
+#[utoipa::path(tag = "batches", params(("id" = String, Path, description = "The batch's id")),
+    responses((status = 200, description = "The batch after cancelling what had not started", body = Batch), BatchCancelErrors))]
+#[post("/batches/{id}/cancel")]
+/// Cancel the items that have not started; running ones finish and keep their results.
 async fn cancel_batch(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.docent.cancel_batch(&caller.scope, &id).await?))
 }
@@ -171,6 +209,11 @@ async fn cancel_batch(state: State, caller: Caller, id: web::Path<String>) -> Ap
 /// Server-sent events: the batch as it is now (`batch`), then `item_started`, `item_progress`,
 /// `item_done`, `item_failed` and `cancelled` as they happen, and the final `batch` when every
 /// item has ended.
+#[utoipa::path(tag = "batches", params(("id" = String, Path, description = "The batch's id")),
+    responses((status = 200, description = "Server-sent events: `batch`, `item_started`, `item_progress`, `item_done`, \
+                                          `item_failed`, `cancelled`, a final `batch`; a `: keep-alive` comment every 15 s",
+               body = String, content_type = "text/event-stream"), BatchErrors))]
+#[get("/batches/{id}/events")]
 async fn batch_events(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
     // Subscribe before reading the snapshot, so that nothing between the two is missed.
     let rx = state.docent.subscribe();
@@ -235,6 +278,10 @@ pub(super) fn sse(name: &str, data: &impl serde::Serialize) -> String {
 
 /// JSON Lines, one line per item in item order: the analysis of a done item, the error of a
 /// failed one, the state of the others.
+#[utoipa::path(tag = "batches", params(("id" = String, Path, description = "The batch's id")),
+    responses((status = 200, description = "JSON Lines: one `ResultLine` per item, in item order", body = ResultLine,
+               content_type = "application/x-ndjson"), BatchErrors))]
+#[get("/batches/{id}/results")]
 async fn batch_results(state: State, caller: Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
     let batch: Batch = state.docent.batch(&caller.scope, &id).await?;
     let docent = state.docent.clone();

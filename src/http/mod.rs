@@ -2,11 +2,13 @@
 //! assets. Handlers extract, call one service operation, map the result.
 
 mod api;
+mod api_page;
 pub mod auth;
 mod batch_pages;
 mod batches;
 mod eval_pages;
 pub mod observe;
+pub mod openapi;
 mod pages;
 mod upload;
 
@@ -34,6 +36,9 @@ pub struct AppState {
     pub shutdown_grace: std::time::Duration,
     /// The runtime that outlives the HTTP workers, for work a request leaves running.
     pub runtime: tokio::runtime::Handle,
+    /// The OpenAPI document of API v1, and its JSON as served.
+    pub openapi: utoipa::openapi::OpenApi,
+    pub openapi_json: String,
 }
 
 pub type State = web::Data<AppState>;
@@ -41,6 +46,7 @@ pub type State = web::Data<AppState>;
 impl AppState {
     /// Call on the runtime that outlives the HTTP workers (`build_state` does).
     pub fn new(docent: Arc<Docent>, settings: &crate::config::Settings) -> anyhow::Result<Arc<Self>> {
+        let openapi = openapi::document();
         Ok(Arc::new(Self {
             docent,
             tera: pages::templates()?,
@@ -49,17 +55,28 @@ impl AppState {
             keep_alive: settings.sse_keep_alive,
             shutdown_grace: settings.shutdown_grace,
             runtime: tokio::runtime::Handle::try_current()?,
+            openapi_json: openapi.to_json()?,
+            openapi,
         }))
     }
 }
 
+/// API v1: every route registers through utoipa-actix-web with its OpenAPI operation, so that
+/// the document (`openapi::document`) is made from the same calls as the router.
+pub fn api_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(
+        utoipa_actix_web::scope("/api/v1").configure(api::routes).configure(batches::routes).service(openapi::openapi_json),
+    );
+}
+
 /// Routes for the API, the pages and the static assets.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/api/v1").configure(api::routes).configure(batches::routes))
-        .route("/healthz", web::get().to(api::healthz))
+    utoipa_actix_web::service_config::ServiceConfig::new(cfg).configure(api_v1);
+    cfg.route("/healthz", web::get().to(api::healthz))
         .route("/metrics", web::get().to(api::metrics))
         .configure(auth::routes)
         .configure(pages::routes)
+        .configure(api_page::routes)
         .configure(batch_pages::routes)
         .configure(eval_pages::routes);
 }

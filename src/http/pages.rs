@@ -23,6 +23,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("batch.html", include_str!("../../templates/batch.html")),
     ("evals.html", include_str!("../../templates/evals.html")),
     ("login.html", include_str!("../../templates/login.html")),
+    ("api_reference.html", include_str!("../../templates/api_reference.html")),
 ];
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const APP_JS: &str = include_str!("../../static/app.js");

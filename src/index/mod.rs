@@ -39,7 +39,7 @@ struct Fields {
 
 /// A chunk found by a search, with its BM25 score and a highlighted snippet (HTML-escaped text
 /// with matches in `<b>`).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Hit {
     #[serde(flatten)]
     pub chunk: Chunk,

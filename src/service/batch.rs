@@ -276,7 +276,7 @@ impl Docent {
 }
 
 /// One line of a batch's JSON Lines results.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ResultLine {
     pub item: usize,
     pub filename: String,
