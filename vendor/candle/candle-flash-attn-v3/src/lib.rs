@@ -12,7 +12,7 @@ mod ffi;
 use candle::backend::BackendStorage;
 use candle::cuda_backend::cudarc::driver::{DevicePtr, DevicePtrMut};
 use candle::{CpuStorage, DType, Layout, Result, Shape, Tensor};
-use half::{bf16, f16};
+use half::bf16; // docent patch: f16 kernels are not built
 
 fn round_multiple(x: usize, m: usize) -> usize {
     (x + m - 1) / m * m
@@ -95,6 +95,10 @@ impl FlashAttn {
         {
             candle::bail!("only supports head dimension 64, 128, 256 and 512 (got {head_size_og})")
         }
+        // docent patch: only the head dim 128 kernels are built (build.rs).
+        if head_size_og != 128 {
+            candle::bail!("this build of FlashAttention-3 has head dimension 128 only (got {head_size_og})")
+        }
         if head_size_og % 8 != 0 {
             // TODO: Handle head sizes that are not a multiple of 8 via some padding.
             candle::bail!("only supports head sizes that are a multiple of 8 (got {head_size_og})")
@@ -103,7 +107,8 @@ impl FlashAttn {
             candle::bail!("number of k/v heads {num_heads_k} must divide number of heads in query {num_heads}")
         }
         let use_gqa_packing = match num_heads / num_heads_k {
-            2 | 4 | 8 | 16 | 32 => self.use_gqa_packing as i32,
+            // docent patch: the packed kernel is built for 4 query heads per KV head only.
+            4 => self.use_gqa_packing as i32,
             _ => 0,
         };
 
@@ -267,7 +272,8 @@ impl candle::CustomOp3 for FlashAttn {
         v_l: &Layout,
     ) -> Result<(candle::CudaStorage, Shape)> {
         match q.dtype() {
-            candle::DType::F16 => self.cuda_fwd_t::<f16>(q, q_l, k, k_l, v, v_l, false),
+            // docent patch: only the bf16 kernels are built (build.rs).
+            candle::DType::F16 => candle::bail!("this build of FlashAttention-3 has bf16 kernels only"),
             candle::DType::BF16 => self.cuda_fwd_t::<bf16>(q, q_l, k, k_l, v, v_l, true),
             dt => candle::bail!("flash-attn-v3 is only supported for f16/bf16 ({dt:?})"),
         }
@@ -529,6 +535,10 @@ impl FlashAttnVarLen {
         {
             candle::bail!("only supports head dimension 64, 128, 256 and 512 (got {head_size_og})")
         }
+        // docent patch: only the head dim 128 kernels are built (build.rs).
+        if head_size_og != 128 {
+            candle::bail!("this build of FlashAttention-3 has head dimension 128 only (got {head_size_og})")
+        }
         if head_size_og % 8 != 0 {
             // TODO: Handle head sizes that are not a multiple of 8 via some padding.
             candle::bail!("only supports head sizes that are a multiple of 8 (got {head_size_og})")
@@ -537,7 +547,8 @@ impl FlashAttnVarLen {
             candle::bail!("number of k/v heads {num_heads_k} must divide number of heads in query {num_heads}")
         }
         let use_gqa_packing = match num_heads / num_heads_k {
-            2 | 4 | 8 | 16 | 32 => self.use_gqa_packing as i32,
+            // docent patch: the packed kernel is built for 4 query heads per KV head only.
+            4 => self.use_gqa_packing as i32,
             _ => 0,
         };
 
@@ -712,7 +723,8 @@ impl candle::CustomOp3 for FlashAttnVarLen {
         v_l: &Layout,
     ) -> Result<(candle::CudaStorage, Shape)> {
         match q.dtype() {
-            candle::DType::F16 => self.cuda_fwd_t::<f16>(q, q_l, k, k_l, v, v_l, false),
+            // docent patch: only the bf16 kernels are built (build.rs).
+            candle::DType::F16 => candle::bail!("this build of FlashAttention-3 has bf16 kernels only"),
             candle::DType::BF16 => self.cuda_fwd_t::<bf16>(q, q_l, k, k_l, v, v_l, true),
             dt => candle::bail!("flash-attn-v3 is only supported for f16/bf16 ({dt:?})"),
         }

@@ -10,6 +10,7 @@ pub use engine::{
 use hf_hub::Cache;
 pub use lora::Ordering;
 pub use pipeline::CalibrationStatus;
+pub use pipeline::set_paged_prefill_chunk_size; // docent patch
 pub use pipeline::ModelCategory;
 pub use pipeline::Pipeline;
 #[cfg(feature = "pyo3_macros")]
@@ -158,6 +159,7 @@ pub use mistralrs_mcp::{
 pub use mistralrs_quant::{IsqBits, IsqType};
 pub use mistralrs_sandbox::{NetworkMode, SandboxPolicy};
 pub use paged_attention::{MemoryGpuConfig, PagedAttentionConfig, PagedCacheType};
+pub use paged_attention::set_prompt_step_token_budget; // docent patch
 pub use pipeline::hf::{
     get_model_file, hf_home_dir, hf_hub_cache_dir, hf_token_path, is_hf_hub_offline,
     list_model_files, probe_hf_repo_files, read_model_file_range, try_get_model_file,

@@ -53,6 +53,8 @@ mod backends;
 pub(crate) use backends::cpu::fast_exp;
 #[cfg(feature = "cuda")]
 use backends::naive::maybe_synchronize;
+#[cfg(feature = "flash-attn-v3")]
+pub(crate) use backends::flash_attn_v3_takes;
 pub(crate) use backends::{
     flash_attn, flash_backend_supports, flash_backend_supports_sdpa, naive_sdpa, sinks_attn,
     sinks_backend_is_available, sinks_backend_supports,

@@ -30,6 +30,7 @@ pub use layers::PagedAttention;
 pub use scheduler::{
     PagedAttentionScheduler, PagedAttentionSchedulerConfig, PagedAttentionSchedulerOutput,
 };
+pub use scheduler::set_prompt_step_token_budget; // docent patch
 
 use crate::MemoryUsage;
 use tracing::info;

@@ -57,6 +57,20 @@ pub struct PagedAttentionSchedulerOutput {
     pub num_cached_tokens: Vec<usize>,
 }
 
+// docent patch: a budget of prompt tokens per prompt step (`set_prompt_step_token_budget`);
+// upstream admits every waiting prompt that has blocks and a free slot into one step.
+static PROMPT_STEP_TOKEN_BUDGET: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
+
+/// Sets the most prompt tokens one prompt step admits (a longer prompt still runs, alone).
+/// Default: no limit. docent patch.
+pub fn set_prompt_step_token_budget(tokens: usize) {
+    PROMPT_STEP_TOKEN_BUDGET.store(tokens.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn prompt_step_token_budget() -> usize {
+    PROMPT_STEP_TOKEN_BUDGET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub struct PagedAttentionSchedulerConfig {
     pub max_num_seqs: usize,
 }
@@ -275,6 +289,7 @@ impl PagedAttentionScheduler {
     ) -> PagedAttentionSchedulerOutput {
         let mut scheduled: VecDeque<Arc<Mutex<Sequence>>> = VecDeque::new();
         let mut for_waiting_again: VecDeque<Arc<Mutex<Sequence>>> = VecDeque::new();
+        let mut scheduled_prompt_tokens = 0usize;
         let completion_turn_due = std::mem::take(&mut self.completion_turn_due);
         let completion_due = self
             .running
@@ -298,6 +313,13 @@ impl PagedAttentionScheduler {
             let block_hash_revision = seq_guard.block_hash_revision();
             let return_raw_logits = seq_guard.return_raw_logits;
             drop(seq_guard);
+
+            // docent patch: the prompts of one step stay within the step's token budget (the
+            // first always goes), so that many waiting prompts do not prefill in one step whose
+            // activations outgrow the memory left beside the KV cache.
+            if !scheduled.is_empty() && scheduled_prompt_tokens + num_tokens > prompt_step_token_budget() {
+                break;
+            }
 
             // Compute block hashes for prefix cache lookup
             self.ensure_block_hashes(
@@ -448,6 +470,7 @@ impl PagedAttentionScheduler {
             let seq = self.waiting.pop_front().unwrap();
             self.running.push_back(seq.clone());
             scheduled.push_back(seq);
+            scheduled_prompt_tokens += num_tokens;
         }
         self.waiting.extend(for_waiting_again);
 

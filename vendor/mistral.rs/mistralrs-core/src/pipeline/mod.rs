@@ -170,6 +170,22 @@ use self::text_models_inputs_processor::{
 
 pub(crate) const DEFAULT_PAGED_PREFILL_CHUNK_SIZE: usize = 4096;
 
+// docent patch: the prompt chunk size is settable (`set_paged_prefill_chunk_size`), so that a
+// long prompt can run in one pass through FlashAttention-3 instead of 4,096-token chunks whose
+// attention after the first goes through the paged FlashAttention-2 kernel.
+static PAGED_PREFILL_CHUNK_SIZE: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(DEFAULT_PAGED_PREFILL_CHUNK_SIZE);
+
+/// Sets the number of prompt tokens per PagedAttention prefill chunk on CUDA (default 4,096).
+/// A prompt no longer than this runs in one pass. docent patch.
+pub fn set_paged_prefill_chunk_size(tokens: usize) {
+    PAGED_PREFILL_CHUNK_SIZE.store(tokens.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn paged_prefill_chunk_size() -> usize {
+    PAGED_PREFILL_CHUNK_SIZE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[cfg(feature = "cuda")]
 pub(crate) fn synchronize_cuda_contexts(primary: &Device, mapper: &dyn DeviceMapper) -> Result<()> {
     let mut devices = mapper.get_unique_devices();
@@ -1685,7 +1701,7 @@ pub trait Pipeline:
                     && !self.get_metadata().is_xlora
                     && self.device().is_cuda()
                 {
-                    Some(DEFAULT_PAGED_PREFILL_CHUNK_SIZE)
+                    Some(paged_prefill_chunk_size())
                 } else {
                     None
                 };

@@ -199,6 +199,36 @@ fn flash_attn_v3(
     )
 }
 
+/// docent patch: FlashAttention-3 is used unless `MISTRALRS_FLASH_ATTN_V3=0` (read once), so that
+/// one build can run the same prompt through both kernels.
+#[cfg(all(feature = "flash-attn-v3", feature = "flash-attn"))]
+fn flash_attn_v3_enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var("MISTRALRS_FLASH_ATTN_V3").map_or(true, |v| v != "0"))
+}
+
+#[cfg(all(feature = "flash-attn-v3", not(feature = "flash-attn")))]
+fn flash_attn_v3_enabled() -> bool {
+    true
+}
+
+/// docent patch: whether `flash_attn` runs attention of this shape through FlashAttention-3.
+/// The v3 kernels are built for head dim 128 in bf16 only (candle-flash-attn-v3's build.rs); v3
+/// never sets is_local, so its sliding window would be a no-op: those go to v2.
+#[cfg(feature = "flash-attn-v3")]
+pub(crate) fn flash_attn_v3_takes(
+    head_dim: usize,
+    dtype: candle_core::DType,
+    softcap: bool,
+    sliding_window: bool,
+) -> bool {
+    head_dim == 128
+        && dtype == candle_core::DType::BF16
+        && !softcap
+        && !sliding_window
+        && flash_attn_v3_enabled()
+}
+
 #[cfg(feature = "flash-attn-v3")]
 pub(crate) fn flash_attn(
     q: &Tensor,
@@ -219,12 +249,15 @@ pub(crate) fn flash_attn(
             sdpa_params.softcap.is_some()
         );
     }
-    // v3 wins on single-sequence prefill and ties elsewhere, so it takes the head dims it supports.
-    // v3 never sets is_local, so its sliding window is a no-op; leave those to v2.
-    if matches!(head_dim, 64 | 128 | 256 | 512)
-        && sdpa_params.softcap.is_none()
-        && sdpa_params.sliding_window.is_none()
-    {
+    // v3 wins on single-sequence prefill and ties elsewhere, so it takes the shapes it supports.
+    // docent patch: only those docent builds kernels for; `MISTRALRS_FLASH_ATTN_V3=0` sends all
+    // to v2.
+    if flash_attn_v3_takes(
+        head_dim,
+        q.dtype(),
+        sdpa_params.softcap.is_some(),
+        sdpa_params.sliding_window.is_some(),
+    ) {
         return flash_attn_v3(q, k, v, flash_params, sdpa_params);
     }
 

@@ -6,6 +6,8 @@ pub(super) mod naive;
 mod sinks;
 
 pub(crate) use flash::{flash_attn, flash_backend_supports, flash_backend_supports_sdpa};
+#[cfg(feature = "flash-attn-v3")]
+pub(crate) use flash::flash_attn_v3_takes;
 pub(crate) use naive::naive_sdpa;
 pub(crate) use sinks::{sinks_attn, sinks_backend_is_available, sinks_backend_supports};
 
