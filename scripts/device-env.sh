@@ -1,7 +1,7 @@
 # Sourced by the device scripts: on a GPU machine without Rust, put the CUDA 13 (and NCCL)
 # libraries of its PyTorch install on LD_LIBRARY_PATH, unpack the CUDA build of docent
-# (.docent/gpu/docent.xz, from scripts/build-cuda.sh + xz) and the Qwen3 tokenizer, and write the
-# random-weight Qwen3-4B checkpoint. Sets: python, bin, ckpt.
+# (.docent/gpu/docent.xz, from scripts/build-cuda.sh + xz; or DOCENT_BIN) and the Qwen3 tokenizer,
+# and write the random-weight Qwen3-4B checkpoint. Sets: python, bin, ckpt.
 python="$(command -v python3)"
 # The CUDA 13 runtime libraries (cuBLAS, cuBLASLt, cuRAND, NVRTC, cudart) of the PyTorch install.
 libs="$("$python" -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13", "lib"))' 2>/dev/null || true)"
@@ -17,9 +17,12 @@ nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,nohea
 nvidia-smi topo -m || true
 "$python" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'
 
-bin="$PWD/.docent/gpu/docent"
-xz -dc .docent/gpu/docent.xz > "$bin"
-chmod +x "$bin"
+# DOCENT_BIN: a binary already unpacked (one too large to travel with a call goes in parts to /tmp).
+bin="${DOCENT_BIN:-$PWD/.docent/gpu/docent}"
+if [[ -z "${DOCENT_BIN:-}" ]]; then
+  xz -dc .docent/gpu/docent.xz > "$bin"
+  chmod +x "$bin"
+fi
 ldd "$bin" | grep -E "not found|cuda|cublas|nvrtc|curand|nccl" || true
 
 tokenizer=models/qwen3-tokenizer

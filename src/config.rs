@@ -99,6 +99,10 @@ pub struct EngineArgs {
     /// On a GPU: `auto` (the model's dtype) or `f8e4m3` (half the memory per token).
     #[arg(long, env = "DOCENT_KV_CACHE_DTYPE", global = true)]
     pub kv_cache_dtype: Option<KvCacheDtype>,
+    /// On a GPU: prompt tokens per prefill pass (default 4,096). On Hopper every pass runs through
+    /// FlashAttention-3 at the same speed as one pass, with far less activation memory.
+    #[arg(long, env = "DOCENT_PREFILL_CHUNK_TOKENS", global = true)]
+    pub prefill_chunk_tokens: Option<usize>,
     /// Split the full-context model over this many GPUs of this host (tensor parallelism over
     /// NCCL; needs a build with the `nccl` feature). The chunked side then uses the same model.
     #[arg(long, env = "DOCENT_TENSOR_PARALLEL", global = true)]
@@ -168,6 +172,7 @@ const FILE_KEYS: &[&str] = &[
     "cpu",
     "kv_cache_tokens",
     "kv_cache_dtype",
+    "prefill_chunk_tokens",
     "tensor_parallel",
     "baseline_model",
     "baseline_context",
@@ -256,6 +261,7 @@ impl Settings {
             max_num_seqs: if gpu { GPU_MAX_RUNNING } else { 1 },
             kv_cache_tokens: engine.kv_cache_tokens.or(fe.kv_cache_tokens).unwrap_or(DEFAULT_KV_CACHE_TOKENS),
             kv_cache_dtype: engine.kv_cache_dtype.or(fe.kv_cache_dtype).unwrap_or_default(),
+            prefill_chunk_tokens: engine.prefill_chunk_tokens.or(fe.prefill_chunk_tokens),
             prefix_cache: true,
             tensor_parallel: engine.tensor_parallel.or(fe.tensor_parallel).unwrap_or(1),
         };

@@ -83,7 +83,7 @@ enum Command {
         /// Directory to write.
         #[arg(long)]
         out: PathBuf,
-        /// `qwen3-4b`, `tiny` (Qwen3), or `baichuan2-tiny`.
+        /// `qwen3-4b`, `qwen3-4b-4-layers`, `tiny` (Qwen3), or `baichuan2-tiny`.
         #[arg(long, default_value = "qwen3-4b")]
         shape: String,
         /// Qwen3: directory with tokenizer.json (default: qwen3-tokenizer in --models-dir).
@@ -127,6 +127,11 @@ enum ModelsCommand {
 enum BenchCommand {
     /// Long prompts (8K–256K tokens) on a GPU against Hugging Face transformers and the FLOP floor.
     Gpu(docent::bench::GpuBenchArgs),
+    /// The prefill attention kernels alone (FlashAttention-3 and -2) against torch's backends.
+    #[cfg(feature = "flash-attn-v3")]
+    Attention(docent::bench::AttentionBenchArgs),
+    /// Next-token logits of raw-token prompts on a GPU, for benches/logits_check.py.
+    Logits(docent::bench::LogitsArgs),
     /// The CPU path against its peers in one run: the GGUF model against llama.cpp's server,
     /// PDF parsing against pdftotext, the search index against SQLite FTS5.
     Cpu(docent::bench::CpuBenchArgs),
@@ -295,7 +300,7 @@ async fn run(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
         }
         Command::Checkpoint { out, shape, tokenizer, seed, .. } => {
             let Some(dims) = Qwen3Shape::by_name(&shape) else {
-                anyhow::bail!("unknown shape `{shape}` (known: qwen3-4b, tiny, baichuan2-tiny)")
+                anyhow::bail!("unknown shape `{shape}` (known: qwen3-4b, qwen3-4b-4-layers, tiny, baichuan2-tiny)")
             };
             let settings = Settings::resolve(&cli.engine, &ServeArgs::default())?;
             let tokenizer = tokenizer.unwrap_or_else(|| settings.models_dir.join("qwen3-tokenizer"));
@@ -314,6 +319,9 @@ async fn run(cli: Cli, tensor_parallel: usize) -> anyhow::Result<()> {
             eprintln!("wrote {}", out.join("report.html").display());
         }
         Command::Bench(BenchCommand::Gpu(args)) => docent::bench::gpu::run(args, tensor_parallel).await?,
+        #[cfg(feature = "flash-attn-v3")]
+        Command::Bench(BenchCommand::Attention(args)) => docent::bench::attention::run(&args)?,
+        Command::Bench(BenchCommand::Logits(args)) => docent::bench::logits::run(&args).await?,
         Command::Bench(BenchCommand::Cpu(args)) => {
             let settings = Settings::resolve(&cli.engine, &ServeArgs::default())?;
             docent::bench::cpu::run(args, &settings).await?;

@@ -56,6 +56,9 @@ pub struct GpuBenchArgs {
     /// What PagedAttention stores keys and values as: `auto` (bf16 here) or `f8e4m3`.
     #[arg(long, value_enum, default_value = "auto")]
     pub kv_cache_dtype: crate::llm::KvCacheDtype,
+    /// Prompt tokens per prefill pass (default: the engine's, 4,096).
+    #[arg(long)]
+    pub prefill_chunk_tokens: Option<usize>,
     /// Python with torch and transformers for the peer; `none` skips the peer.
     #[arg(long, default_value = "python3")]
     pub peer_python: String,
@@ -152,6 +155,7 @@ pub fn engine_settings(args: &GpuBenchArgs, tensor_parallel: usize) -> anyhow::R
         max_num_seqs: if args.throughput > 0 { sequences.max(crate::config::GPU_MAX_RUNNING) } else { sequences },
         kv_cache_tokens,
         kv_cache_dtype: args.kv_cache_dtype,
+        prefill_chunk_tokens: args.prefill_chunk_tokens,
         prefix_cache: false,
         tensor_parallel,
     })

@@ -25,6 +25,15 @@ pub const DEFAULT_KV_CACHE_TOKENS: usize = 262_144;
 /// in blocks; the paged flash-attention kernel needs a multiple of 32).
 const KV_BLOCK_TOKENS: usize = 32;
 
+/// The most prompt tokens one engine step prefills together (a longer prompt runs alone), so that
+/// many waiting prompts do not enter one step whose activations outgrow the memory beside the KV
+/// cache. Not enough by itself: 64 prompts of 4K–64K tokens beside a 90 GiB cache still run the
+/// H200 out of memory with it (benches/gpu-report.md, run 10).
+const PROMPT_STEP_TOKENS: usize = 65_536;
+
+/// Prompt tokens per prefill pass on the GPU unless `--prefill-chunk-tokens` says otherwise.
+const PREFILL_CHUNK_TOKENS: usize = 4096;
+
 pub struct MistralEngine {
     model: Model,
     name: String,
@@ -134,6 +143,15 @@ impl MistralEngine {
         // PagedAttention runs on GPUs only; on CPU mistral.rs keeps a contiguous cache per sequence.
         let paged =
             if device.is_cpu() { None } else { Some(paged_config(settings.kv_cache_tokens, settings.kv_cache_dtype)?) };
+        if paged.is_some() {
+            // Both settings are process-wide in mistral.rs and read at every step. In chunks, every
+            // chunk after a prompt's first gathers the cached keys and values and runs through
+            // FlashAttention-3 on Hopper like the first (vendor/mistral.rs/README.docent.md): a
+            // 262,080-token prefill takes 39.8 s in 4,096-token chunks and 40.0 s in one pass, and
+            // the chunks need 31 GiB less GPU memory (benches/gpu-report.md, run 9).
+            mistralrs::set_paged_prefill_chunk_size(settings.prefill_chunk_tokens.unwrap_or(PREFILL_CHUNK_TOKENS));
+            mistralrs::set_prompt_step_token_budget(PROMPT_STEP_TOKENS);
+        }
         tracing::info!(model = %path.display(), ?dtype, device = ?device.location(), paged = paged.is_some(), "loading model");
         let model = if path.is_file() {
             load_gguf(path, dtype, paged, settings).await?

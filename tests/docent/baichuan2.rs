@@ -21,6 +21,7 @@ fn engine_settings(dir: &std::path::Path) -> LocalSettings {
         max_num_seqs: 1,
         kv_cache_tokens: docent::llm::DEFAULT_KV_CACHE_TOKENS,
         kv_cache_dtype: docent::llm::KvCacheDtype::Auto,
+        prefill_chunk_tokens: None,
         prefix_cache: false,
         tensor_parallel: 1,
     }

@@ -27,6 +27,7 @@ async fn a_qwen3_safetensors_directory_loads_and_answers_through_the_pipeline() 
         max_num_seqs: 1,
         kv_cache_tokens: docent::llm::DEFAULT_KV_CACHE_TOKENS,
         kv_cache_dtype: docent::llm::KvCacheDtype::Auto,
+        prefill_chunk_tokens: None,
         prefix_cache: false,
         tensor_parallel: 1,
     };

@@ -36,6 +36,10 @@ impl Qwen3Shape {
         max_positions: 262_144,
     };
 
+    /// Qwen3-4B's layer shape with 4 of its 36 layers: the same attention kernels at a tenth of the
+    /// load time, for numerics checks on the GPU (`docent bench logits`).
+    pub const QWEN3_4B_4_LAYERS: Self = Self { layers: 4, ..Self::QWEN3_4B };
+
     /// A few-megabyte model with the real vocabulary, for CPU tests.
     pub const TINY: Self = Self {
         vocab: 151_936,
@@ -51,6 +55,7 @@ impl Qwen3Shape {
     pub fn by_name(name: &str) -> Option<Self> {
         match name {
             "qwen3-4b" => Some(Self::QWEN3_4B),
+            "qwen3-4b-4-layers" => Some(Self::QWEN3_4B_4_LAYERS),
             "tiny" => Some(Self::TINY),
             _ => None,
         }
