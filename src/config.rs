@@ -99,8 +99,9 @@ pub struct EngineArgs {
     /// On a GPU: `auto` (the model's dtype) or `f8e4m3` (half the memory per token).
     #[arg(long, env = "DOCENT_KV_CACHE_DTYPE", global = true)]
     pub kv_cache_dtype: Option<KvCacheDtype>,
-    /// On a GPU: prompt tokens per prefill pass (default 4,096). On Hopper every pass runs through
-    /// FlashAttention-3 at the same speed as one pass, with far less activation memory.
+    /// On a GPU: prompt tokens per prefill pass. Default: 4,096 in a build with FlashAttention-3,
+    /// where every pass runs through it as fast as one pass with far less activation memory; a
+    /// whole prompt in one pass otherwise (chunks after the first would take the paged FA2 kernel).
     #[arg(long, env = "DOCENT_PREFILL_CHUNK_TOKENS", global = true)]
     pub prefill_chunk_tokens: Option<usize>,
     /// Split the full-context model over this many GPUs of this host (tensor parallelism over

@@ -56,7 +56,7 @@ pub struct GpuBenchArgs {
     /// What PagedAttention stores keys and values as: `auto` (bf16 here) or `f8e4m3`.
     #[arg(long, value_enum, default_value = "auto")]
     pub kv_cache_dtype: crate::llm::KvCacheDtype,
-    /// Prompt tokens per prefill pass (default: the engine's, 4,096).
+    /// Prompt tokens per prefill pass (default: the engine's; 4,096 with FlashAttention-3).
     #[arg(long)]
     pub prefill_chunk_tokens: Option<usize>,
     /// Python with torch and transformers for the peer; `none` skips the peer.

@@ -18,8 +18,8 @@ pub struct LogitsArgs {
     /// Prompt lengths in tokens; each prompt is `docent bench gpu`'s for that length.
     #[arg(long, value_delimiter = ',', default_value = "512,4096")]
     pub lengths: Vec<usize>,
-    /// Prompt tokens per prefill pass (default: the engine's, 4,096; a prompt up to that runs in
-    /// one pass).
+    /// Prompt tokens per prefill pass (default: the engine's; 4,096 with FlashAttention-3, so a
+    /// prompt up to that runs in one pass).
     #[arg(long)]
     pub prefill_chunk_tokens: Option<usize>,
     /// Where to write one JSON object per prompt: `tokens`, `ids` and `logits`.

@@ -31,7 +31,8 @@ const KV_BLOCK_TOKENS: usize = 32;
 /// H200 out of memory with it (benches/gpu-report.md, run 10).
 const PROMPT_STEP_TOKENS: usize = 65_536;
 
-/// Prompt tokens per prefill pass on the GPU unless `--prefill-chunk-tokens` says otherwise.
+/// Prompt tokens per prefill pass on the GPU, in a build with FlashAttention-3, unless
+/// `--prefill-chunk-tokens` says otherwise.
 const PREFILL_CHUNK_TOKENS: usize = 4096;
 
 pub struct MistralEngine {
@@ -149,7 +150,10 @@ impl MistralEngine {
             // FlashAttention-3 on Hopper like the first (vendor/mistral.rs/README.docent.md): a
             // 262,080-token prefill takes 39.8 s in 4,096-token chunks and 40.0 s in one pass, and
             // the chunks need 31 GiB less GPU memory (benches/gpu-report.md, run 9).
-            mistralrs::set_paged_prefill_chunk_size(settings.prefill_chunk_tokens.unwrap_or(PREFILL_CHUNK_TOKENS));
+            // Without FA3 those chunks go through the paged FA2 kernel (91.9 s against 65.0 s in one
+            // pass, runs 7 and 9), so a build without it prefills each prompt in one pass.
+            let chunk = if cfg!(feature = "flash-attn-v3") { PREFILL_CHUNK_TOKENS } else { settings.kv_cache_tokens };
+            mistralrs::set_paged_prefill_chunk_size(settings.prefill_chunk_tokens.unwrap_or(chunk));
             mistralrs::set_prompt_step_token_budget(PROMPT_STEP_TOKENS);
         }
         tracing::info!(model = %path.display(), ?dtype, device = ?device.location(), paged = paged.is_some(), "loading model");

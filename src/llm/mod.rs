@@ -123,7 +123,8 @@ pub struct LocalSettings {
     /// sequences; it also caps one sequence's context there.
     pub kv_cache_tokens: usize,
     pub kv_cache_dtype: KvCacheDtype,
-    /// Prompt tokens per prefill pass on a GPU; `None`: the engine's default (4,096).
+    /// Prompt tokens per prefill pass on a GPU; `None`: the engine's default (4,096 with
+    /// FlashAttention-3, else a whole prompt in one pass).
     pub prefill_chunk_tokens: Option<usize>,
     /// Keep the KV blocks of recent prompts for reuse (a second question on the same document
     /// skips its prefill).
