@@ -43,7 +43,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[allow(dead_code)]
 struct UploadForm {
     /// A PDF, a UTF-8/UTF-16 text or a Markdown file, up to `--max-upload-mb`.
-    #[schema(value_type = String, content_media_type = "application/octet-stream")]
+    #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
     file: Vec<u8>,
     /// The password that opens an encrypted PDF.
     password: Option<String>,

@@ -155,3 +155,34 @@ async fn the_api_reference_page_lists_every_operation_from_the_document() {
     assert!(!page.contains("https://") && !page.contains("http://"), "the page loads something remote");
     s.stop().await;
 }
+
+/// A client generated from the document by a generator from PyPI (openapi-python-client) uploads a
+/// corpus PDF and asks for its summary, as a client program of a team would.
+#[actix_web::test]
+async fn a_client_generated_from_the_document_uploads_a_pdf_and_summarizes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::scripted(dir.path(), 100_000).await;
+    let spec = client().get(s.url("/api/v1/openapi.json")).send().await.unwrap().text().await.unwrap();
+    let spec_path = dir.path().join("openapi.json");
+    std::fs::write(&spec_path, &spec).unwrap();
+    let pdf = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpora/bitcoin.pdf");
+    let input = serde_json::json!({
+        "spec": spec_path, "out": dir.path(), "base_url": s.url(""), "pdf": pdf,
+    })
+    .to_string();
+    // Blocking, off the test's thread: the server answers the tool's requests meanwhile.
+    let out = actix_web::rt::task::spawn_blocking(move || run_tool("generated_client.py", input.as_bytes()))
+        .await
+        .unwrap();
+    let got: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(got["filename"], "bitcoin.pdf", "{got}");
+    assert_eq!(got["task"], "summary", "{got}");
+    assert_eq!(got["analysis_document_id"], got["document_id"], "{got}");
+    // Both are stored: the server serves them back by the ids the generated client read.
+    let id = got["document_id"].as_str().unwrap();
+    let doc = get_json(&s, &format!("/api/v1/documents/{id}")).await;
+    assert!(doc["pages"].as_u64().unwrap() >= 9, "{doc}");
+    let analysis = get_json(&s, &format!("/api/v1/analyses/{}", got["analysis_id"].as_str().unwrap())).await;
+    assert_eq!(analysis["task"], "summary", "{analysis}");
+    s.stop().await;
+}
