@@ -1765,7 +1765,6 @@ pub trait Pipeline:
                             .iter()
                             .map(|seq| (seq.get_toks().to_vec(), seq.prefix_cache_len()))
                             .collect::<Vec<_>>();
-                        let hybrid_recurrent = self.cache().is_hybrid();
                         let mut plan_indices = vec![0usize; chunk_plans.len()];
                         let mut inputs = Vec::new();
                         while plan_indices
@@ -1774,11 +1773,12 @@ pub trait Pipeline:
                             .any(|(plan_idx, plan)| *plan_idx < plan.len())
                         {
                             let (active_indices, attention_policy, is_final_prompt_chunk) =
-                                next_prompt_chunk_group(
-                                    &plan_indices,
-                                    &chunk_plans,
-                                    hybrid_recurrent,
-                                )
+                                // docent patch: chunks of one group always have one
+                                // length. Final chunks of different lengths padded into one
+                                // batch are not a dense layout, which no fused attention path
+                                // takes: the unfused fallback materialises every score (GiBs
+                                // per layer when several long prompts end in one step).
+                                next_prompt_chunk_group(&plan_indices, &chunk_plans, true)
                                 .expect("at least one chunk plan is active");
 
                             let mut recurrent_boundaries = Vec::new();
