@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use docent::domain::{PageSpan, Task};
-use docent::llm::{DTypeChoice, Engine, LocalSettings, MistralEngine, Runtime};
+use docent::llm::{DTypeChoice, Engine, LocalSettings, MistralEngine};
 use docent::models::checkpoint::{write_random_qwen3, Qwen3Shape};
 use docent::pipeline::{DocInput, FullContext, Pipeline, TaskSpec};
 
@@ -38,19 +38,7 @@ async fn a_qwen3_safetensors_directory_loads_and_answers_through_the_pipeline() 
 }
 
 fn cpu_settings(dir: &std::path::Path) -> LocalSettings {
-    LocalSettings {
-        runtime: Runtime::MistralRs,
-        model: dir.to_owned(),
-        dtype: DTypeChoice::Auto,
-        max_context: None,
-        force_cpu: true,
-        max_num_seqs: 1,
-        kv_cache_tokens: docent::llm::DEFAULT_KV_CACHE_TOKENS,
-        kv_cache_dtype: docent::llm::KvCacheDtype::Auto,
-        prefill_chunk_tokens: None,
-        prefix_cache: false,
-        tensor_parallel: 1,
-    }
+    crate::common::mistral_cpu_settings(dir, DTypeChoice::Auto)
 }
 
 /// Qwen's 151,936 logits outnumber its tokenizer's 151,669 tokens. A model that prefers one of the
