@@ -720,6 +720,10 @@ pub struct Sequence {
     block_hash_revision: u64,
     /// Number of logical tokens represented in model/cache state.
     num_computed_tokens: usize,
+    /// docent patch: the prompt step ran out of its token budget before this sequence's prompt
+    /// was whole (`set_prefill_step_tokens`); `prefix_cache_len` holds how far it got, and the
+    /// scheduler resumes it after the running sequences' next decode step.
+    prefill_paused: bool,
     /// Denoising-loop time inside the latest block-generation step; booked as completion
     /// time even when the step was a prompt step (the encoder prefill is the prompt part).
     pending_denoise_time_ms: u128,
@@ -852,6 +856,7 @@ impl Sequence {
             prefix_cache_hit_recorded: false,
             block_hash_revision: 0,
             num_computed_tokens: 0,
+            prefill_paused: false,
             pending_denoise_time_ms: 0,
             suffix,
             prefix,
@@ -1309,6 +1314,16 @@ impl Sequence {
 
     pub fn advance_num_computed_tokens(&mut self, amount: usize) {
         self.set_num_computed_tokens(self.num_computed_tokens.saturating_add(amount));
+    }
+
+    /// docent patch: a prompt stopped part way by the prompt step's token budget.
+    pub fn prefill_paused(&self) -> bool {
+        self.prefill_paused && self.is_prompt()
+    }
+
+    /// docent patch: see `prefill_paused`.
+    pub fn set_prefill_paused(&mut self, paused: bool) {
+        self.prefill_paused = paused;
     }
 
     pub fn num_uncomputed_tokens(&self) -> usize {

@@ -886,7 +886,8 @@ impl Engine {
                             .zip(num_computed_before_step)
                             .zip(scheduled_token_counts.iter().copied())
                         {
-                            if seq.num_computed_tokens() == before {
+                            // docent patch: a paused prompt's count was set by the chunk loop.
+                            if seq.num_computed_tokens() == before && !seq.prefill_paused() {
                                 seq.advance_num_computed_tokens(scheduled);
                             }
                         }

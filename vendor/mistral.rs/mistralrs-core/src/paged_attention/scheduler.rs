@@ -291,11 +291,38 @@ impl PagedAttentionScheduler {
         let mut for_waiting_again: VecDeque<Arc<Mutex<Sequence>>> = VecDeque::new();
         let mut scheduled_prompt_tokens = 0usize;
         let completion_turn_due = std::mem::take(&mut self.completion_turn_due);
-        let completion_due = self
-            .running
-            .iter()
-            .any(|seq| get_mut_arcmutex!(seq).is_prompt())
-            || completion_turn_due && !self.running.is_empty();
+        // docent patch: interleaved prefill. A prompt the last prompt step paused
+        // (`Sequence::prefill_paused`) takes no decode step; it resumes in a prompt step of its
+        // own after the running sequences' next decode step.
+        let completion_due = self.running.iter().any(|seq| {
+            let seq = get_mut_arcmutex!(seq);
+            seq.is_prompt() && !seq.prefill_paused()
+        }) || completion_turn_due
+            && self
+                .running
+                .iter()
+                .any(|seq| !get_mut_arcmutex!(seq).prefill_paused());
+        if !completion_due {
+            let paused = self
+                .running
+                .iter()
+                .filter(|seq| get_mut_arcmutex!(seq).prefill_paused())
+                .cloned()
+                .collect::<Vec<_>>();
+            if !paused.is_empty() {
+                let num_cached_tokens = paused
+                    .iter()
+                    .map(|seq| get_mut_arcmutex!(seq).prefix_cache_len())
+                    .collect();
+                logger.set_num_running(self.running.len());
+                logger.set_num_waiting(self.waiting.len());
+                self.completion_turn_due = true;
+                return PagedAttentionSchedulerOutput {
+                    scheduled: paused,
+                    num_cached_tokens,
+                };
+            }
+        }
         while !completion_due && !self.waiting.is_empty() {
             let mut ignore_reason = None;
             let seq = self.waiting.front().unwrap().clone();
@@ -510,6 +537,13 @@ impl PagedAttentionScheduler {
 
         self.sort_running_by_priority_fcfs();
 
+        // docent patch: interleaved prefill; paused prompts sit out the decode step (their
+        // blocks were allocated for the whole prompt when they were admitted).
+        let (paused, decoding): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.running)
+            .into_iter()
+            .partition(|seq| get_mut_arcmutex!(seq).prefill_paused());
+        self.running = decoding;
+
         let mut running: VecDeque<Arc<Mutex<Sequence>>> = VecDeque::new();
         while !self.running.is_empty() {
             let seq = self.running.pop_front().unwrap();
@@ -565,11 +599,13 @@ impl PagedAttentionScheduler {
             .for_each(|seq| get_mut_arcmutex!(seq).set_state(SequenceState::RunningCompletion));
 
         if TERMINATE_ALL_NEXT_STEP.load(Ordering::SeqCst) {
-            self.running.iter().for_each(|seq| {
+            self.running.iter().chain(paused.iter()).for_each(|seq| {
                 get_mut_arcmutex!(seq).set_state(SequenceState::Done(StopReason::Canceled))
             });
             TERMINATE_ALL_NEXT_STEP.store(false, Ordering::SeqCst);
         }
+        let decoding = self.running.clone();
+        self.running.extend(paused);
 
         // Eagerly cache any newly-full blocks so other requests can hit the prefix cache
         // sooner, rather than waiting until finish/preempt. cache_blocks is idempotent.
@@ -625,7 +661,7 @@ impl PagedAttentionScheduler {
         self.publish_kv_block_metrics();
 
         PagedAttentionSchedulerOutput {
-            scheduled: self.running.clone().into_iter().collect(),
+            scheduled: decoding.into_iter().collect(),
             num_cached_tokens: Vec::new(), // No prefix cache for completion
         }
     }
@@ -1513,6 +1549,56 @@ mod tests {
         assert_eq!(prompt.scheduled.len(), 1);
         assert!(get_mut_arcmutex!(prompt.scheduled[0]).is_prompt());
         assert!(scheduler.waiting.is_empty());
+    }
+
+    // docent patch: interleaved prefill.
+    #[test]
+    fn a_paused_prompt_sits_out_decode_steps_and_resumes_between_them() {
+        let mut scheduler = test_scheduler();
+        // As for Qwen3 and the other plain text models: a decode batch may mix lengths.
+        scheduler.requires_uniform_completion_batch = false;
+        let decoding = test_sequence(0, 4);
+        scheduler.running.push_back(decoding);
+        let paused = test_sequence(1, 64);
+        {
+            let mut seq = get_mut_arcmutex!(paused);
+            seq.set_state(SequenceState::RunningPrompt);
+            seq.set_prefix_cache_len(32);
+            seq.set_num_computed_tokens(32);
+            seq.set_prefill_paused(true);
+        }
+        scheduler.running.push_back(paused.clone());
+        let waiting = test_sequence(2, 7);
+        get_mut_arcmutex!(waiting).set_state(SequenceState::Waiting);
+        scheduler.waiting.push_back(waiting);
+        scheduler.completion_turn_due = true;
+        let logger = IntervalLogger::new(std::time::Duration::from_secs(3600), None);
+        let ids = |out: &PagedAttentionSchedulerOutput| {
+            out.scheduled.iter().map(|seq| *get_mut_arcmutex!(seq).id()).collect::<Vec<_>>()
+        };
+
+        // The decode step leaves the paused prompt out and in its prompt state.
+        let decode = scheduler.schedule(&logger, None);
+        assert_eq!(ids(&decode), vec![0]);
+        assert!(get_mut_arcmutex!(paused).prefill_paused());
+        assert_eq!(scheduler.running.len(), 2);
+
+        // Then it resumes where it stopped, alone: no new prompt joins it.
+        let resume = scheduler.schedule(&logger, None);
+        assert_eq!(ids(&resume), vec![1]);
+        assert_eq!(resume.num_cached_tokens, vec![32]);
+        assert_eq!(scheduler.waiting.len(), 1);
+
+        // The running sequence decodes again before the next part of the prompt.
+        assert_eq!(ids(&scheduler.schedule(&logger, None)), vec![0]);
+        assert_eq!(ids(&scheduler.schedule(&logger, None)), vec![1]);
+
+        // Once whole, the prompt joins the decode step, and only then is a waiting one admitted.
+        get_mut_arcmutex!(paused).set_prefill_paused(false);
+        let mut joined = ids(&scheduler.schedule(&logger, None));
+        joined.sort_unstable();
+        assert_eq!(joined, vec![0, 1]);
+        assert_eq!(ids(&scheduler.schedule(&logger, None)), vec![2]);
     }
 
     #[test]

@@ -187,6 +187,24 @@ fn paged_prefill_chunk_size() -> usize {
     PAGED_PREFILL_CHUNK_SIZE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+// docent patch: interleaved prefill. A prompt step runs prompt chunks until it has run this many
+// prompt tokens, then stops: the prompts not yet whole are paused (`Sequence::prefill_paused`,
+// how far each got in `prefix_cache_len`) and the scheduler gives the running sequences a decode
+// step before it resumes them. Upstream runs every chunk of every admitted prompt in one step,
+// so a 256K-token prefill stalls all running decodes for its whole length.
+static PREFILL_STEP_TOKENS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
+
+/// Sets the most prompt tokens one prompt step runs before the prompts not yet whole pause for
+/// a decode step of the running sequences (whole chunk groups: at least one per step). Default:
+/// no limit. docent patch.
+pub fn set_prefill_step_tokens(tokens: usize) {
+    PREFILL_STEP_TOKENS.store(tokens.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn prefill_step_tokens() -> usize {
+    PREFILL_STEP_TOKENS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 // docent patch: prefill progress. When on, each prompt chunk's forward pass is waited for and
 // every sequence in it is sent `Response::PrefillProgress` (tokens in the cache so far, of its
 // prompt), so a client can show how far a long prefill has come; upstream sends nothing until
@@ -1744,6 +1762,11 @@ pub trait Pipeline:
                     None
                 };
                 if is_prompt {
+                    // docent patch: interleaved prefill; the chunk loop below pauses a prompt
+                    // again if this step's budget runs out before it is whole.
+                    for seq in input_seqs.iter_mut() {
+                        seq.set_prefill_paused(false);
+                    }
                     self.get_processor()
                         .inputs_processor()
                         .prepare_for_paged_prompt_planning(
@@ -1793,9 +1816,14 @@ pub trait Pipeline:
                         })
                     })
                     .flatten();
-                let should_chunk = chunk_plans
-                    .as_ref()
-                    .is_some_and(|plans| plans.iter().any(|plan| plan.len() > 1));
+                // docent patch: interleaved prefill. Resumed prompts (a cached part of their own)
+                // of different lengths would otherwise run as one padded batch, which no fused
+                // attention path takes (the scores of every row materialised: out of memory with
+                // 64 prompts on an H200); the chunk loop groups rows of one length.
+                let should_chunk = chunk_plans.as_ref().is_some_and(|plans| {
+                    plans.iter().any(|plan| plan.len() > 1)
+                        || plans.len() > 1 && input_seqs.iter().any(|seq| seq.prefix_cache_len() > 0)
+                });
                 let (logits, raw_out_logits, embedding_logits, mut exec_duration) = {
                     let inputs_iter = if let (Some(chunk_plans), true) = (chunk_plans, should_chunk)
                     {
@@ -1805,11 +1833,17 @@ pub trait Pipeline:
                             .collect::<Vec<_>>();
                         let mut plan_indices = vec![0usize; chunk_plans.len()];
                         let mut inputs = Vec::new();
+                        let step_budget = prefill_step_tokens();
+                        let mut step_tokens = 0usize;
                         while plan_indices
                             .iter()
                             .zip(chunk_plans.iter())
                             .any(|(plan_idx, plan)| *plan_idx < plan.len())
                         {
+                            // docent patch: interleaved prefill (`set_prefill_step_tokens`).
+                            if step_tokens >= step_budget {
+                                break;
+                            }
                             let (active_indices, attention_policy, is_final_prompt_chunk) =
                                 // docent patch: chunks of one group always have one
                                 // length. Final chunks of different lengths padded into one
@@ -1873,14 +1907,30 @@ pub trait Pipeline:
                             }
                             inputs.push((processed, recurrent_boundaries, Some(prompt_chunk)));
                             for &seq_idx in &active_indices {
+                                let chunk = chunk_plans[seq_idx][plan_indices[seq_idx]];
+                                step_tokens += chunk.end - chunk.start;
                                 plan_indices[seq_idx] += 1;
                             }
                         }
-                        for (seq, (tokens, prefix_len)) in
-                            input_seqs.iter_mut().zip(originals.iter())
+                        for (seq_idx, (seq, (tokens, prefix_len))) in
+                            input_seqs.iter_mut().zip(originals.iter()).enumerate()
                         {
-                            seq.set_prefix_cache_len(*prefix_len);
                             seq.set_prefill_toks(tokens.clone());
+                            // docent patch: a prompt the budget stopped part way resumes from the
+                            // end of its last chunk run here.
+                            let plan = &chunk_plans[seq_idx];
+                            match plan_indices[seq_idx] {
+                                done if done < plan.len() => {
+                                    let reached = done.checked_sub(1).map_or(*prefix_len, |last| plan[last].end);
+                                    seq.set_prefix_cache_len(reached);
+                                    seq.set_num_computed_tokens(reached);
+                                    seq.set_prefill_paused(true);
+                                }
+                                _ => {
+                                    seq.set_prefix_cache_len(*prefix_len);
+                                    seq.set_prefill_paused(false);
+                                }
+                            }
                         }
                         inputs
                     } else {
@@ -2054,9 +2104,26 @@ pub trait Pipeline:
                 }
 
                 let start = Instant::now();
+                // docent patch: interleaved prefill. A paused prompt has no next-token logits yet
+                // (only a middle chunk's) and is not sampled this step.
+                let paused = input_seqs
+                    .iter()
+                    .map(|seq| seq.prefill_paused())
+                    .collect::<Vec<_>>();
+                if paused.iter().all(|paused| *paused) {
+                    return Ok(exec_duration);
+                }
+                let mut ready_seqs = input_seqs
+                    .iter_mut()
+                    .zip(&paused)
+                    .filter_map(|(seq, paused)| (!paused).then_some(&mut **seq))
+                    .collect::<Vec<_>>();
+                let input_seqs = ready_seqs.as_mut_slice();
                 let logits = logits
                     .into_iter()
-                    .map(|logits| logits.expect("missing forward result"))
+                    .zip(&paused)
+                    .filter(|(_, paused)| !**paused)
+                    .map(|(logits, _)| logits.expect("missing forward result"))
                     .collect::<Vec<_>>();
                 match &logits[0] {
                     ForwardInputsResult::RawLogits { .. }
