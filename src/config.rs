@@ -104,6 +104,11 @@ pub struct EngineArgs {
     /// whole prompt in one pass otherwise (chunks after the first would take the paged FA2 kernel).
     #[arg(long, env = "DOCENT_PREFILL_CHUNK_TOKENS", global = true)]
     pub prefill_chunk_tokens: Option<usize>,
+    /// On a GPU: prompt tokens one engine step prefills before the running answers get their next
+    /// token (whole chunks, at least one). Default: one chunk, so that a long document arriving
+    /// delays each running answer's token by one chunk's prefill instead of its whole prefill.
+    #[arg(long, env = "DOCENT_PREFILL_STEP_TOKENS", global = true)]
+    pub prefill_step_tokens: Option<usize>,
     /// Split the full-context model over this many GPUs of this host (tensor parallelism over
     /// NCCL; needs a build with the `nccl` feature). The chunked side then uses the same model.
     #[arg(long, env = "DOCENT_TENSOR_PARALLEL", global = true)]
@@ -174,6 +179,7 @@ const FILE_KEYS: &[&str] = &[
     "kv_cache_tokens",
     "kv_cache_dtype",
     "prefill_chunk_tokens",
+    "prefill_step_tokens",
     "tensor_parallel",
     "baseline_model",
     "baseline_context",
@@ -263,6 +269,7 @@ impl Settings {
             kv_cache_tokens: engine.kv_cache_tokens.or(fe.kv_cache_tokens).unwrap_or(DEFAULT_KV_CACHE_TOKENS),
             kv_cache_dtype: engine.kv_cache_dtype.or(fe.kv_cache_dtype).unwrap_or_default(),
             prefill_chunk_tokens: engine.prefill_chunk_tokens.or(fe.prefill_chunk_tokens),
+            prefill_step_tokens: engine.prefill_step_tokens.or(fe.prefill_step_tokens),
             prefix_cache: true,
             tensor_parallel: engine.tensor_parallel.or(fe.tensor_parallel).unwrap_or(1),
         };

@@ -180,6 +180,7 @@ async fn llm_part(
         kv_cache_tokens: longest + args.decode_tokens + 64,
         kv_cache_dtype: crate::llm::KvCacheDtype::Auto,
         prefill_chunk_tokens: None,
+        prefill_step_tokens: None,
         prefix_cache: false,
         tensor_parallel: 1,
     };

@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 
 use super::report::{gib, Report, Summary};
-use super::throughput;
+use super::{interleave, throughput};
 use crate::llm::{DTypeChoice, LocalSettings, MistralEngine, Runtime, TimedCompletion};
 use crate::models::checkpoint::Qwen3Shape;
 
@@ -42,6 +42,13 @@ pub struct GpuBenchArgs {
     /// contracts) submitted at once, then a sample of them one at a time (0 skips it).
     #[arg(long, default_value_t = 64)]
     pub throughput: usize,
+    /// Interleaving scenario: a prompt of this many tokens is answering when the longest of
+    /// --lengths arrives (0 skips it).
+    #[arg(long, default_value_t = 16_384)]
+    pub interleave_short: usize,
+    /// Tokens the short prompt decodes when timed alone.
+    #[arg(long, default_value_t = 256)]
+    pub interleave_answer: usize,
     /// Tokens decoded for each throughput prompt.
     #[arg(long, default_value_t = 256)]
     pub throughput_answer: usize,
@@ -59,6 +66,9 @@ pub struct GpuBenchArgs {
     /// Prompt tokens per prefill pass (default: the engine's; 4,096 with FlashAttention-3).
     #[arg(long)]
     pub prefill_chunk_tokens: Option<usize>,
+    /// Prompt tokens per engine step before running sequences decode again (default: one chunk).
+    #[arg(long)]
+    pub prefill_step_tokens: Option<usize>,
     /// Python with torch and transformers for the peer; `none` skips the peer.
     #[arg(long, default_value = "python3")]
     pub peer_python: String,
@@ -142,6 +152,12 @@ pub fn engine_settings(args: &GpuBenchArgs, tensor_parallel: usize) -> anyhow::R
     // (A few blocks over: mistral.rs keeps one block aside and rounds the cache down to whole MiB.)
     let needed =
         if args.concurrent > 0 { sequences * (shape.max_positions + 128) } else { longest + args.decode_tokens + 128 };
+    // The interleaving scenario holds the short prompt, its answer and the longest prompt at once.
+    let needed = if args.interleave_short > 0 {
+        needed.max(longest + args.interleave_short + args.interleave_answer.max(longest / 1024 + 512) + 256)
+    } else {
+        needed
+    };
     // The throughput scenario gets 90 GiB of bf16 cache (room for about 30 of its prompts at once)
     // beside the 8 GB of weights and the activations of a prompt step on the 141 GiB H200.
     let kv_cache_tokens =
@@ -152,10 +168,17 @@ pub fn engine_settings(args: &GpuBenchArgs, tensor_parallel: usize) -> anyhow::R
         dtype: DTypeChoice::Auto,
         max_context: None,
         force_cpu: false,
-        max_num_seqs: if args.throughput > 0 { sequences.max(crate::config::GPU_MAX_RUNNING) } else { sequences },
+        max_num_seqs: if args.throughput > 0 {
+            sequences.max(crate::config::GPU_MAX_RUNNING)
+        } else if args.interleave_short > 0 {
+            sequences.max(2)
+        } else {
+            sequences
+        },
         kv_cache_tokens,
         kv_cache_dtype: args.kv_cache_dtype,
         prefill_chunk_tokens: args.prefill_chunk_tokens,
+        prefill_step_tokens: args.prefill_step_tokens,
         prefix_cache: false,
         tensor_parallel,
     })
@@ -207,6 +230,23 @@ pub async fn run(mut args: GpuBenchArgs, tensor_parallel: usize) -> anyhow::Resu
         eprintln!("docent {n} tokens: {result:?}");
         ours.push(OurRun { tokens: n, result: result.map_err(|e| format!("{e:#}")), peak_used_gib: poller.peak_gib() });
     }
+
+    let interleave = if args.interleave_short > 0 {
+        poller.reset();
+        let (_, step_tokens) = crate::llm::prefill_steps(&settings);
+        let run = interleave::run(
+            &engine,
+            prompt_ids(args.interleave_short, 7, shape.vocab),
+            prompt_ids(longest, 8, shape.vocab),
+            args.interleave_answer,
+            step_tokens,
+        )
+        .await;
+        eprintln!("docent interleave: {run:?}");
+        Some((run, poller.peak_gib()))
+    } else {
+        None
+    };
 
     let concurrency = if args.concurrent > 0 {
         // One prefill of the longest prompt at a time, as requests arriving apart would be: each
@@ -287,6 +327,7 @@ pub async fn run(mut args: GpuBenchArgs, tensor_parallel: usize) -> anyhow::Resu
         ours,
         concurrency,
         throughput,
+        interleave,
     };
     let text = report.render();
     println!("{text}");

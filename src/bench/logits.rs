@@ -40,6 +40,7 @@ pub async fn run(args: &LogitsArgs) -> anyhow::Result<()> {
         kv_cache_tokens: longest + 1024,
         kv_cache_dtype: crate::llm::KvCacheDtype::Auto,
         prefill_chunk_tokens: args.prefill_chunk_tokens,
+        prefill_step_tokens: None,
         prefix_cache: false,
         tensor_parallel: 1,
     };

@@ -5,6 +5,7 @@ pub mod attention;
 pub mod cpu;
 pub mod gpu;
 pub mod logits;
+mod interleave;
 mod report;
 mod throughput;
 

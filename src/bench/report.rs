@@ -6,6 +6,7 @@ use std::fmt::Write;
 use serde::{Deserialize, Serialize};
 
 use super::gpu::{Concurrency, GpuBenchArgs, OurRun, PeerResults};
+use super::interleave::{gap_stats, gaps_within, Interleave};
 use super::throughput::ThroughputRun;
 use crate::models::checkpoint::Qwen3Shape;
 
@@ -23,6 +24,8 @@ pub(super) struct Report<'a> {
     pub concurrency: Option<Concurrency>,
     /// The throughput scenario: all prompts at once, then the sample one at a time.
     pub throughput: Option<(ThroughputRun, ThroughputRun)>,
+    /// The interleaving scenario and the GPU's peak during it.
+    pub interleave: Option<(Interleave, Option<f64>)>,
 }
 
 /// The figures of a run, as `--json` writes them and `--versus` reads them.
@@ -87,6 +90,13 @@ impl Report<'_> {
             " --throughput {} --throughput-answer {} --throughput-sample {}",
             a.throughput, a.throughput_answer, a.throughput_sample
         );
+        if let Some(n) = a.prefill_chunk_tokens {
+            let _ = write!(command, " --prefill-chunk-tokens {n}");
+        }
+        if let Some(n) = a.prefill_step_tokens {
+            let _ = write!(command, " --prefill-step-tokens {n}");
+        }
+        let _ = write!(command, " --interleave-short {} --interleave-answer {}", a.interleave_short, a.interleave_answer);
         if a.peer_python == "none" {
             command.push_str(" --peer-python none");
         }
@@ -133,6 +143,9 @@ impl Report<'_> {
         }
         if let Some((together, alone)) = &self.throughput {
             self.render_throughput(&mut out, together, alone);
+        }
+        if let Some((run, peak)) = &self.interleave {
+            render_interleave(&mut out, run, *peak);
         }
         if let Some(v) = &self.versus {
             self.render_versus(&mut out, v);
@@ -397,6 +410,68 @@ impl Report<'_> {
     }
 }
 
+/// A short answer's decoding while a long prompt prefills beside it, against each alone.
+fn render_interleave(out: &mut String, run: &Interleave, peak: Option<f64>) {
+    let _ = writeln!(
+        out,
+        "\n## A {}-token document arrives while a {}-token analysis answers\n",
+        run.long_tokens, run.short_tokens
+    );
+    let alone_gaps = run.short_alone.as_ref().map(|a| gaps_within(&a.0, 0.0, f64::INFINITY)).unwrap_or_default();
+    let alone = gap_stats(&alone_gaps);
+    let stats = |s: Option<(f64, f64, f64)>| {
+        s.map_or_else(|| "–".to_owned(), |(mean, median, max)| format!("{mean:.1} / {median:.1} / {max:.0}"))
+    };
+    let _ = writeln!(out, "The short answer alone: {} ms per step (mean / median / largest).\n", stats(alone));
+    let _ = writeln!(
+        out,
+        "| prefill per step | short answer beside the long prefill: ms per step, mean / median / largest | \
+         slowdown (mean) | steps during the long prefill | long TTFT alone s | long TTFT beside s | TTFT growth | \
+         long's first token as alone |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|");
+    let first = |r: &Result<super::interleave::Arrivals, String>| r.as_ref().ok().and_then(|a| a.0.first().copied());
+    for t in &run.together {
+        let gaps = t.short_gaps_during_prefill();
+        let during = gap_stats(&gaps);
+        let (ttft_alone, ttft) = (first(&t.long_alone), first(&t.long));
+        let label = if t.step_tokens == usize::MAX {
+            "whole prompt (upstream)".to_owned()
+        } else {
+            format!("{} tokens (interleaved)", t.step_tokens)
+        };
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {} | {} | {} | {} | {} |",
+            stats(during),
+            num(during.zip(alone).map(|(d, a)| d.0 / a.0), 1),
+            gaps.len(),
+            num(ttft_alone, 2),
+            num(ttft, 2),
+            format!("{} %", num(ttft.zip(ttft_alone).map(|(t, a)| (t / a - 1.0) * 100.0), 1)),
+            t.same_first_piece().map_or("–", |same| if same { "yes" } else { "NO" }),
+        );
+        for (who, r) in [("short", &t.short), ("long", &t.long), ("long alone", &t.long_alone)] {
+            if let Err(e) = r {
+                let _ = writeln!(out, "\n{who} request failed ({label}): {e}");
+            }
+        }
+    }
+    if let Err(e) = &run.short_alone {
+        let _ = writeln!(out, "\nshort request alone failed: {e}");
+    }
+    let _ = writeln!(
+        out,
+        "\nThe short answer is streamed; a step is the gap between two pieces of it (a piece is one token, or a \
+         few when the detokenizer holds bytes back). Alone it decodes {} tokens; beside the long prompt, which is \
+         sent once it decodes, enough to outlast that prefill. Its steps during the long prefill are those that \
+         end between the long request's sending and its first token. TTFT here is wall clock to the first \
+         streamed piece. GPU peak during the scenario: {} GiB.",
+        run.short_answer,
+        num(peak, 1)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -434,6 +509,7 @@ mod tests {
             ours: Vec::new(),
             concurrency: None,
             throughput: None,
+            interleave: None,
         };
         let printed = report.command();
         assert!(report.render().contains(&format!("Command: `{printed}`")));

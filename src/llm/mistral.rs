@@ -35,6 +35,13 @@ const PROMPT_STEP_TOKENS: usize = 65_536;
 /// `--prefill-chunk-tokens` says otherwise.
 const PREFILL_CHUNK_TOKENS: usize = 4096;
 
+/// Prompt tokens per prefill pass, and per engine step before running sequences decode again.
+pub fn prefill_steps(settings: &LocalSettings) -> (usize, usize) {
+    let chunk = if cfg!(feature = "flash-attn-v3") { PREFILL_CHUNK_TOKENS } else { settings.kv_cache_tokens };
+    let chunk = settings.prefill_chunk_tokens.unwrap_or(chunk);
+    (chunk, settings.prefill_step_tokens.unwrap_or(chunk))
+}
+
 pub struct MistralEngine {
     model: Model,
     name: String,
@@ -152,9 +159,13 @@ impl MistralEngine {
             // the chunks need 31 GiB less GPU memory (benches/gpu-report.md, run 9).
             // Without FA3 those chunks go through the paged FA2 kernel (91.9 s against 65.0 s in one
             // pass, runs 7 and 9), so a build without it prefills each prompt in one pass.
-            let chunk = if cfg!(feature = "flash-attn-v3") { PREFILL_CHUNK_TOKENS } else { settings.kv_cache_tokens };
-            mistralrs::set_paged_prefill_chunk_size(settings.prefill_chunk_tokens.unwrap_or(chunk));
+            let (chunk, step) = prefill_steps(settings);
+            mistralrs::set_paged_prefill_chunk_size(chunk);
             mistralrs::set_prompt_step_token_budget(PROMPT_STEP_TOKENS);
+            // Interleaved prefill (vendor patch): after this many prompt tokens the running
+            // sequences decode a token before the prompt goes on, so that a long document arriving
+            // holds each running answer up by one chunk's prefill, not by its whole prefill.
+            mistralrs::set_prefill_step_tokens(step);
             // After each prompt chunk, the prompt tokens in the cache so far (vendor patch): the
             // analysis stream's `prefill` events on a GPU.
             mistralrs::set_prefill_progress(true);
@@ -397,25 +408,8 @@ impl MistralEngine {
     /// tokens are banned so that a model (random weights included) decodes all `max_tokens`.
     pub async fn timed_completion(&self, prompt: Vec<u32>, max_tokens: usize) -> anyhow::Result<TimedCompletion> {
         let _turn = self.turn().await;
-        let mut banned = self.grammar_stops.clone();
-        for spelling in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>"] {
-            if let Ok(ids) = self.model.tokenize(Either::Right(spelling.to_owned()), None, false, false, None).await {
-                if let [one] = ids.as_slice() {
-                    banned.push(*one);
-                }
-            }
-        }
-        let mut params = greedy(max_tokens);
-        params.logits_bias = Some(banned.into_iter().map(|id| (id, -1e9)).collect());
         let prompt_len = prompt.len();
-        let request = NormalRequest::new_simple(
-            RequestMessage::CompletionTokens(prompt),
-            params,
-            tokio::sync::mpsc::channel(1).0,
-            self.model.inner().next_request_id(),
-            None,
-            None,
-        );
+        let request = self.bench_request(prompt, max_tokens).await;
         let start = std::time::Instant::now();
         let _blocks = self.reserve(prompt_len + max_tokens).await?;
         let mut reports = Vec::new();
@@ -435,6 +429,61 @@ impl MistralEngine {
 }
 
 impl MistralEngine {
+    /// A greedy request of raw token ids that decodes all `max_tokens`: end-of-text tokens banned.
+    async fn bench_request(&self, prompt: Vec<u32>, max_tokens: usize) -> NormalRequest {
+        let mut banned = self.grammar_stops.clone();
+        for spelling in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>"] {
+            if let Ok(ids) = self.model.tokenize(Either::Right(spelling.to_owned()), None, false, false, None).await {
+                if let [one] = ids.as_slice() {
+                    banned.push(*one);
+                }
+            }
+        }
+        let mut params = greedy(max_tokens);
+        params.logits_bias = Some(banned.into_iter().map(|id| (id, -1e9)).collect());
+        NormalRequest::new_simple(
+            RequestMessage::CompletionTokens(prompt),
+            params,
+            tokio::sync::mpsc::channel(1).0,
+            self.model.inner().next_request_id(),
+            None,
+            None,
+        )
+    }
+
+    /// Like `timed_completion`, streamed: when each piece of the answer arrived, in seconds since
+    /// the request was sent (a piece is a token, or a few when the detokenizer holds bytes back),
+    /// and the text of each piece.
+    pub async fn timed_stream(&self, prompt: Vec<u32>, max_tokens: usize) -> anyhow::Result<(Vec<f64>, Vec<String>)> {
+        let _turn = self.turn().await;
+        let _blocks = self.reserve(prompt.len() + max_tokens).await?;
+        let mut request = self.bench_request(prompt, max_tokens).await;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        request.response = tx;
+        request.is_streaming = true;
+        let start = std::time::Instant::now();
+        self.model.inner().get_sender(None)?.send(Request::Normal(Box::new(request))).await?;
+        let mut arrivals = Vec::with_capacity(max_tokens);
+        let mut pieces = Vec::with_capacity(max_tokens);
+        loop {
+            match rx.recv().await {
+                Some(Response::PrefillProgress(_)) => {}
+                Some(Response::CompletionChunk(chunk)) => {
+                    arrivals.push(start.elapsed().as_secs_f64());
+                    pieces.push(chunk.choices.iter().map(|c| c.text.as_str()).collect());
+                    if chunk.choices.iter().any(|c| c.finish_reason.is_some()) {
+                        return Ok((arrivals, pieces));
+                    }
+                }
+                Some(Response::CompletionDone(_)) => return Ok((arrivals, pieces)),
+                Some(Response::CompletionModelError(msg, _)) => bail!("model error: {msg}"),
+                Some(Response::InternalError(e) | Response::ValidationError(e)) => bail!("engine error: {e}"),
+                Some(_) => bail!("unexpected response from the engine"),
+                None => bail!("the engine dropped the request"),
+            }
+        }
+    }
+
     /// The token ids of `text` with the model's tokenizer, no special tokens added.
     pub async fn tokenize(&self, text: &str) -> anyhow::Result<Vec<u32>> {
         let _turn = self.turn().await;

@@ -7,7 +7,7 @@ mod mistral;
 mod openai;
 
 pub use llama::{cpu_threads, LlamaEngine};
-pub use mistral::{MistralEngine, TimedCompletion, DEFAULT_KV_CACHE_TOKENS};
+pub use mistral::{prefill_steps, MistralEngine, TimedCompletion, DEFAULT_KV_CACHE_TOKENS};
 pub use openai::{ConstraintDialect, OpenAiEngine, OpenAiSettings};
 
 use std::path::PathBuf;
@@ -126,6 +126,9 @@ pub struct LocalSettings {
     /// Prompt tokens per prefill pass on a GPU; `None`: the engine's default (4,096 with
     /// FlashAttention-3, else a whole prompt in one pass).
     pub prefill_chunk_tokens: Option<usize>,
+    /// Prompt tokens one engine step prefills before running sequences decode again (interleaved
+    /// prefill); `None`: one chunk.
+    pub prefill_step_tokens: Option<usize>,
     /// Keep the KV blocks of recent prompts for reuse (a second question on the same document
     /// skips its prefill).
     pub prefix_cache: bool,

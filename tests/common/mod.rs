@@ -260,6 +260,7 @@ pub fn mistral_cpu_settings(dir: &std::path::Path, dtype: docent::llm::DTypeChoi
         kv_cache_tokens: docent::llm::DEFAULT_KV_CACHE_TOKENS,
         kv_cache_dtype: docent::llm::KvCacheDtype::Auto,
         prefill_chunk_tokens: None,
+        prefill_step_tokens: None,
         prefix_cache: false,
         tensor_parallel: 1,
     }
