@@ -1,5 +1,6 @@
 //! Parsers: PDF, plain text and Markdown to one normalised text with a page map.
 
+mod layout;
 mod normalize;
 mod ocr;
 mod pdf;

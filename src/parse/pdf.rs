@@ -1,6 +1,7 @@
 //! PDF text extraction with `pdf-extract`, page by page, with specific errors
 //! for encrypted, corrupt and image-only files.
 
+use super::layout;
 use crate::error::{AppError, AppResult, ErrorCode};
 
 /// What pdf-extract (and poppler, for pages it cannot read) found in a PDF.
@@ -211,12 +212,8 @@ fn pdftotext(program: &str, pdf: &[u8]) -> Result<Vec<String>, String> {
 /// warning, and the rest of the document is kept.
 fn extract_page(doc: &lopdf::Document, number: u32) -> Result<String, String> {
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut text = String::new();
-        let outcome = {
-            let mut out = pdf_extract::PlainTextOutput::new(&mut text);
-            pdf_extract::output_doc_page(doc, &mut out, number)
-        };
-        outcome.map(|()| text).map_err(|e| e.to_string())
+        let mut page = layout::PageText::default();
+        pdf_extract::output_doc_page(doc, &mut page, number).map(|()| page.finish()).map_err(|e| e.to_string())
     }));
     run.unwrap_or_else(|_| Err("the parser stopped on malformed content".to_owned()))
 }

@@ -69,6 +69,27 @@ fn arabic_text_has_no_bidi_control_characters() {
     assert_offsets_valid(&p);
 }
 
+/// Arabic PDFs draw their glyphs left to right (visual order); the text must read right to left
+/// as written, ligatures and vowel marks in place, and the page map must still hold.
+#[test]
+fn arabic_comes_out_in_reading_order_with_exact_page_offsets() {
+    let p = parse_pdf("arabic_rtl_docling.pdf", None).expect("Arabic PDF parses");
+    // The lam-alef ligature (لإ) stays in reading order, where poppler writes اإلنتاجية.
+    assert!(
+        page_text(&p, 1).starts_with("تحسين الإنتاجية وحل المشكلات من خلال البرمجة بلغة R وPython"),
+        "{}",
+        page_text(&p, 1)
+    );
+    assert!(p.text.contains("يمكن للمستخدمين الاستفادة من هذه المكتبات لتطوير حلول مبتكرة للمشكلات المختلفة."));
+    assert_offsets_valid(&p);
+    let p = parse_pdf("bitcoin_ar.pdf", None).expect("Arabic PDF parses");
+    assert!(page_text(&p, 1).starts_with("البيتكوين: نظام نقد الكتروني قائم على مبدأ الند للند"));
+    // The damma is drawn before its base; it must follow it (مُ).
+    assert!(page_text(&p, 1).contains("مُلخص: نسخة ند إلى ند على نحو محض من النقد الإلكتروني"));
+    assert!(page_text(&p, 1).contains("Translated in Arabic from bitcoin.org/bitcoin.pdf by Ahmed Alsayadi"));
+    assert_offsets_valid(&p);
+}
+
 #[test]
 fn rejects_encrypted_pdf_with_clear_error_and_opens_it_with_the_password() {
     let err = parse_pdf("encrypted_rc4_userpw-openpassword.pdf", None).unwrap_err();
