@@ -1,9 +1,11 @@
 //! Parsers: PDF, plain text and Markdown to one normalised text with a page map.
 
+mod content;
 mod layout;
 mod normalize;
 mod ocr;
 mod pdf;
+mod repair;
 mod worker;
 
 pub use normalize::normalize_page;
