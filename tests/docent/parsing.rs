@@ -90,6 +90,17 @@ fn arabic_comes_out_in_reading_order_with_exact_page_offsets() {
     assert_offsets_valid(&p);
 }
 
+/// Chinese has no spaces: a sentence the page breaks across lines reads whole, in one segment.
+#[test]
+fn a_chinese_sentence_broken_across_lines_reads_whole_in_one_segment() {
+    let p = parse_pdf("bitcoin_zh_cn.pdf", None).expect("Chinese PDF parses");
+    let sentence = "一种完全的点对点电子货币应当允许在线支付从一方直接发送到另一方而不需要通过一个金融机构。";
+    assert!(page_text(&p, 1).contains(sentence), "{}", page_text(&p, 1));
+    let segments = cite::segment(&p.text, &p.pages);
+    assert!(segments.iter().any(|s| s.span.slice(&p.text).is_some_and(|t| t.contains(sentence))));
+    assert_offsets_valid(&p);
+}
+
 /// A file whose cross-reference table points nowhere is rebuilt from its objects and reads as
 /// the intact file does; one whose page tree is lost too gets its pages back from the page
 /// objects found.
