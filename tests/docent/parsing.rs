@@ -101,6 +101,43 @@ fn a_chinese_sentence_broken_across_lines_reads_whole_in_one_segment() {
     assert_offsets_valid(&p);
 }
 
+/// Each standard security handler as qpdf writes it (`qpdf --encrypt USER OWNER BITS`; Debian's
+/// qpdf, installed by scripts/test.sh) on a corpus PDF: refused without the password or with a
+/// wrong one, the same text as the original with it.
+#[test]
+fn every_standard_security_handler_opens_with_the_password_and_only_with_it() {
+    let plain = parse_pdf("bitcoin.pdf", None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // qpdf writes RC4 only when told that weak cryptography is meant.
+    let handlers: [(&str, &[&str], &[&str]); 4] = [
+        ("RC4 128-bit (R3)", &["--allow-weak-crypto"], &["128", "--use-aes=n"]),
+        ("AES-128 (R4)", &[], &["128", "--use-aes=y"]),
+        ("AES-256 (R5)", &[], &["256", "--force-R5"]),
+        ("AES-256 (R6)", &[], &["256"]),
+    ];
+    for (handler, options, args) in handlers {
+        let locked = dir.path().join("locked.pdf");
+        let status = std::process::Command::new("qpdf")
+            .args(options)
+            .args(["--encrypt", "user-secret", "owner-secret"])
+            .args(args)
+            .arg("--")
+            .arg(crate::common::corpus("bitcoin.pdf"))
+            .arg(&locked)
+            .status()
+            .expect("qpdf (Debian's qpdf) is installed by scripts/test.sh");
+        assert!(status.success(), "{handler}");
+        let bytes = std::fs::read(&locked).unwrap();
+        for password in [None, Some("wrong")] {
+            let err = parse::parse(MediaType::Pdf, &bytes, password).unwrap_err();
+            assert_eq!(err.code, ErrorCode::PdfEncrypted, "{handler} with {password:?}: {err}");
+        }
+        let opened = parse::parse(MediaType::Pdf, &bytes, Some("user-secret"))
+            .unwrap_or_else(|e| panic!("{handler} with the user password: {e}"));
+        assert_eq!(opened.text, plain.text, "{handler}");
+    }
+}
+
 /// A file whose cross-reference table points nowhere is rebuilt from its objects and reads as
 /// the intact file does; one whose page tree is lost too gets its pages back from the page
 /// objects found.
