@@ -6,6 +6,7 @@ mod normalize;
 mod ocr;
 mod pdf;
 mod repair;
+mod security;
 mod worker;
 
 pub use normalize::normalize_page;

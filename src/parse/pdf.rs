@@ -1,7 +1,7 @@
 //! PDF text extraction with `pdf-extract`, page by page, with specific errors
 //! for encrypted, corrupt and image-only files.
 
-use super::{content, layout, repair};
+use super::{content, layout, repair, security};
 use crate::error::{AppError, AppResult, ErrorCode};
 
 /// What pdf-extract (and poppler, for pages it cannot read) found in a PDF.
@@ -44,7 +44,10 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<PdfTex
     // empty user password (owner restrictions only).
     let encrypted = doc.is_encrypted();
     let mut doc = if encrypted {
-        lopdf::Document::load_mem_with_options(bytes, lopdf::LoadOptions::with_password(password.unwrap_or("")))
+        // An owner password opens a revision 2–4 file through the user password it unlocks.
+        let given = password.unwrap_or("");
+        let opening = security::user_password_from_owner(&doc, given).unwrap_or_else(|| given.to_owned());
+        lopdf::Document::load_mem_with_options(bytes, lopdf::LoadOptions::with_password(&opening))
             .map_err(|e| {
                 tracing::info!(error = %e, "PDF did not open with the password");
                 AppError::new(

@@ -103,7 +103,7 @@ fn a_chinese_sentence_broken_across_lines_reads_whole_in_one_segment() {
 
 /// Each standard security handler as qpdf writes it (`qpdf --encrypt USER OWNER BITS`; Debian's
 /// qpdf, installed by scripts/test.sh) on a corpus PDF: refused without the password or with a
-/// wrong one, the same text as the original with it.
+/// wrong one, the same text as the original with the user password and with the owner password.
 #[test]
 fn every_standard_security_handler_opens_with_the_password_and_only_with_it() {
     let plain = parse_pdf("bitcoin.pdf", None).unwrap();
@@ -132,9 +132,11 @@ fn every_standard_security_handler_opens_with_the_password_and_only_with_it() {
             let err = parse::parse(MediaType::Pdf, &bytes, password).unwrap_err();
             assert_eq!(err.code, ErrorCode::PdfEncrypted, "{handler} with {password:?}: {err}");
         }
-        let opened = parse::parse(MediaType::Pdf, &bytes, Some("user-secret"))
-            .unwrap_or_else(|e| panic!("{handler} with the user password: {e}"));
-        assert_eq!(opened.text, plain.text, "{handler}");
+        for password in ["user-secret", "owner-secret"] {
+            let opened = parse::parse(MediaType::Pdf, &bytes, Some(password))
+                .unwrap_or_else(|e| panic!("{handler} with {password}: {e}"));
+            assert_eq!(opened.text, plain.text, "{handler} with {password}");
+        }
     }
 }
 
