@@ -15,9 +15,10 @@ DOCENT_PYTOOLS="${DOCENT_PYTOOLS:-$(scripts/fetch-pytools.sh | tail -1)}"
 export DOCENT_PYTOOLS
 
 # The build's CMake and libclang (llama.cpp); the page tests drive Debian's Chromium through
-# chromedriver; the CPU benchmark's test compares the PDF parser with poppler's pdftotext; scanned
+# chromedriver; the CPU benchmark's test compares the PDF parser with poppler's pdftotext, and qpdf
+# encrypts a corpus PDF with each security handler for the parser's test; scanned
 # PDFs are read by Tesseract from pages that poppler's pdftoppm renders.
-scripts/build-deps.sh chromium=chromium chromedriver=chromium-driver pdftotext=poppler-utils \
+scripts/build-deps.sh chromium=chromium chromedriver=chromium-driver pdftotext=poppler-utils qpdf=qpdf \
   tesseract=tesseract-ocr '/usr/share/tesseract-ocr/*/tessdata/chi_sim.traineddata=tesseract-ocr-chi-sim'
 # PDF.js for the original-page view, embedded at build time (the browser test draws a page).
 scripts/fetch-pdfjs.sh

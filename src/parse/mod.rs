@@ -1,8 +1,12 @@
 //! Parsers: PDF, plain text and Markdown to one normalised text with a page map.
 
+mod content;
+mod layout;
 mod normalize;
 mod ocr;
 mod pdf;
+mod repair;
+mod security;
 mod worker;
 
 pub use normalize::normalize_page;

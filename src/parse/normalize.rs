@@ -52,7 +52,11 @@ pub fn normalize_page(raw: &str) -> String {
             continue;
         }
         if !out.is_empty() {
-            if blank_run > 0 {
+            if blank_run <= 1 && continues_cjk_sentence(&out, &line) {
+                // Chinese and Japanese have no spaces: a line break inside a sentence is only
+                // where the page ended the line (pdf-extract leaves a blank line there when the
+                // line spacing is wide), so the sentence is joined whole.
+            } else if blank_run > 0 {
                 out.push_str("\n\n");
             } else if ends_with_broken_word(&out) && starts_lowercase(&line) {
                 // "docu-\nment" becomes "document"; but "proof-\nof-work" is a
@@ -69,6 +73,21 @@ pub fn normalize_page(raw: &str) -> String {
         out.push_str(&line);
     }
     out
+}
+
+/// Ideographs, kana, Hangul and CJK punctuation: scripts written without spaces between words.
+fn is_cjk(c: char) -> bool {
+    matches!(c,
+        '\u{3000}'..='\u{303F}' | '\u{3040}'..='\u{30FF}' | '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}'
+            | '\u{AC00}'..='\u{D7AF}' | '\u{F900}'..='\u{FAFF}' | '\u{FF00}'..='\u{FF60}' | '\u{20000}'..='\u{2FA1F}')
+}
+
+/// The text so far ends inside a CJK sentence (a CJK character that does not end one) and the
+/// next line goes on in CJK.
+fn continues_cjk_sentence(text: &str, next: &str) -> bool {
+    let last = text.chars().next_back();
+    last.is_some_and(|c| is_cjk(c) && !matches!(c, '。' | '！' | '？' | '：' | '；'))
+        && next.chars().next().is_some_and(is_cjk)
 }
 
 /// True when the text ends in a letter followed by a hyphen, as a word broken across lines does.
@@ -97,6 +116,12 @@ mod tests {
         assert_eq!(normalize_page("a proof-\nof-work system"), "a proof-of-work system");
         assert_eq!(normalize_page("peer-to-peer\nNetwork"), "peer-to-peer\nNetwork");
         assert_eq!(normalize_page("state-\nOf"), "state-\nOf");
+    }
+
+    #[test]
+    fn a_chinese_sentence_broken_across_lines_is_joined_and_a_finished_one_is_not() {
+        assert_eq!(normalize_page("直接发送到另一方\n\n而不需要通过一个金融机构。\n\n1. 简介"), "直接发送到另一方而不需要通过一个金融机构。\n\n1. 简介");
+        assert_eq!(normalize_page("证据。\n网络"), "证据。\n网络");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! PDF text extraction with `pdf-extract`, page by page, with specific errors
 //! for encrypted, corrupt and image-only files.
 
+use super::{content, layout, repair, security};
 use crate::error::{AppError, AppResult, ErrorCode};
 
 /// What pdf-extract (and poppler, for pages it cannot read) found in a PDF.
@@ -29,12 +30,24 @@ pub fn extract_pages(bytes: &[u8], password: Option<&str>) -> AppResult<PdfText>
 }
 
 fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<PdfText> {
-    let doc = lopdf::Document::load_mem(bytes).map_err(|e| classify_load_error(&e))?;
+    let mut warnings = Vec::new();
+    let (doc, repaired) = load_or_repair(bytes)?;
+    if let Some(r) = &repaired {
+        warnings.push(format!(
+            "repaired: the PDF's cross-reference table is damaged; docent rebuilt it from the {} objects \
+             found in the file (as poppler does), so check quotes against the original",
+            r.objects
+        ));
+    }
+    let bytes = repaired.as_ref().map_or(bytes, |r| r.bytes.as_slice());
     // A password matters only for an encrypted file; many are encrypted with an
     // empty user password (owner restrictions only).
     let encrypted = doc.is_encrypted();
     let mut doc = if encrypted {
-        lopdf::Document::load_mem_with_options(bytes, lopdf::LoadOptions::with_password(password.unwrap_or("")))
+        // An owner password opens a revision 2–4 file through the user password it unlocks.
+        let given = password.unwrap_or("");
+        let opening = security::user_password_from_owner(&doc, given).unwrap_or_else(|| given.to_owned());
+        lopdf::Document::load_mem_with_options(bytes, lopdf::LoadOptions::with_password(&opening))
             .map_err(|e| {
                 tracing::info!(error = %e, "PDF did not open with the password");
                 AppError::new(
@@ -49,35 +62,36 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<PdfTex
     } else {
         doc
     };
-    let page_numbers: Vec<u32> = doc.get_pages().keys().copied().collect();
-    if page_numbers.is_empty() {
-        return Err(AppError::new(ErrorCode::PdfCorrupt, "the PDF has no pages"));
+    if doc.get_pages().is_empty() {
+        let found = repair::rebuild_page_tree(&mut doc);
+        if found > 0 {
+            warnings.push(format!(
+                "repaired: the PDF's page tree is lost; its {found} page object(s) were read in the order \
+                 they are numbered, which may not be the printed order"
+            ));
+        }
     }
-    // Pages in parallel, a contiguous run per core: a 183-page report parses in about half the time
-    // on two cores (`docent bench cpu`).
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, page_numbers.len());
-    let per_thread = page_numbers.len().div_ceil(threads);
-    let extracted: Vec<Result<String, String>> = std::thread::scope(|scope| {
-        let runs: Vec<_> = page_numbers
-            .chunks(per_thread)
-            .map(|run| (run.len(), scope.spawn(|| run.iter().map(|&n| extract_page(&doc, n)).collect::<Vec<_>>())))
-            .collect();
-        runs.into_iter()
-            .flat_map(|(len, run)| {
-                run.join().unwrap_or_else(|_| vec![Err("the extraction thread stopped".to_owned()); len])
-            })
-            .collect()
-    });
-    if extracted.iter().all(Result::is_err) {
+    let page_ids: Vec<(u32, lopdf::ObjectId)> = doc.get_pages().into_iter().collect();
+    let page_numbers: Vec<u32> = page_ids.iter().map(|&(n, _)| n).collect();
+    if page_numbers.is_empty() {
+        return Err(AppError::new(ErrorCode::PdfCorrupt, "the PDF has no pages, and none could be found in it"));
+    }
+    let mut reads = read_pages(&doc, &page_ids);
+    // Pages that show text with `'` or `"`: rewritten into operators pdf-extract reads, read again.
+    for (read, &(number, id)) in reads.iter_mut().zip(&page_ids) {
+        if read.quote_operators && content::rewrite_page(&mut doc, id) {
+            read.text = extract_page(&doc, number);
+        }
+    }
+    if reads.iter().all(|r| r.text.is_err()) {
         return Err(AppError::new(
             ErrorCode::PdfCorrupt,
             "the PDF could not be parsed: the parser stopped on malformed content on every page",
         ));
     }
-    let mut pages = Vec::with_capacity(extracted.len());
-    let mut warnings = Vec::new();
+    let mut pages = Vec::with_capacity(reads.len());
     let scanned: Vec<String> =
-        doc.get_pages().iter().filter(|(_, &id)| has_ocr_layer(&doc, id)).map(|(n, _)| n.to_string()).collect();
+        page_numbers.iter().zip(&reads).filter(|(_, r)| r.ocr_layer).map(|(n, _)| n.to_string()).collect();
     if !scanned.is_empty() {
         warnings.push(format!(
             "ocr_layer: the text of page(s) {} is an invisible OCR layer over a scanned image, made before upload; \
@@ -85,8 +99,8 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<PdfTex
             scanned.join(", ")
         ));
     }
-    for (number, page) in page_numbers.iter().zip(extracted) {
-        match page {
+    for (number, read) in page_numbers.iter().zip(reads) {
+        match read.text {
             Ok(text) => pages.push(text),
             Err(e) => {
                 tracing::warn!(page = number, error = %e, "page extraction failed");
@@ -207,26 +221,82 @@ fn pdftotext(program: &str, pdf: &[u8]) -> Result<Vec<String>, String> {
     Ok(pages)
 }
 
+/// What one page gave: its text, and what its content says about it.
+struct PageRead {
+    text: Result<String, String>,
+    /// An invisible OCR layer over a scanned image.
+    ocr_layer: bool,
+    /// Text shown with `'` or `"`, which pdf-extract skips.
+    quote_operators: bool,
+}
+
+/// Every page, in parallel, a contiguous run per core (a 183-page report parses in about half
+/// the time on two cores, `docent bench cpu`); each page's content is decompressed once here for
+/// what is looked up in it, besides pdf-extract's own reading.
+fn read_pages(doc: &lopdf::Document, pages: &[(u32, lopdf::ObjectId)]) -> Vec<PageRead> {
+    let read = |&(number, id): &(u32, lopdf::ObjectId)| {
+        let content = doc.get_page_content(id).unwrap_or_default();
+        PageRead {
+            text: extract_page(doc, number),
+            ocr_layer: has_ocr_layer(&content),
+            quote_operators: content::has_quote_operator(&content),
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, pages.len().max(1));
+    let per_thread = pages.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let runs: Vec<_> =
+            pages.chunks(per_thread).map(|run| (run.len(), scope.spawn(|| run.iter().map(read).collect::<Vec<_>>()))).collect();
+        runs.into_iter()
+            .flat_map(|(len, run)| {
+                run.join().unwrap_or_else(|_| {
+                    let stopped = || PageRead {
+                        text: Err("the extraction thread stopped".to_owned()),
+                        ocr_layer: false,
+                        quote_operators: false,
+                    };
+                    (0..len).map(|_| stopped()).collect()
+                })
+            })
+            .collect()
+    })
+}
+
 /// One page's text. pdf-extract panics on some malformed content: that page is lost, with a
 /// warning, and the rest of the document is kept.
 fn extract_page(doc: &lopdf::Document, number: u32) -> Result<String, String> {
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut text = String::new();
-        let outcome = {
-            let mut out = pdf_extract::PlainTextOutput::new(&mut text);
-            pdf_extract::output_doc_page(doc, &mut out, number)
-        };
-        outcome.map(|()| text).map_err(|e| e.to_string())
+        let mut page = layout::PageText::default();
+        pdf_extract::output_doc_page(doc, &mut page, number).map(|()| page.finish()).map_err(|e| e.to_string())
     }));
     run.unwrap_or_else(|_| Err("the parser stopped on malformed content".to_owned()))
 }
 
 /// A scanner's OCR layer: an image drawn on the page and text in render mode 3 (invisible).
-fn has_ocr_layer(doc: &lopdf::Document, page: lopdf::ObjectId) -> bool {
-    let Ok(content) = doc.get_page_content(page) else { return false };
+fn has_ocr_layer(content: &[u8]) -> bool {
     let invisible = content.windows(5).any(|w| matches!(w, [b' ' | b'\n' | b'\r', b'3', b' ', b'T', b'r']));
     let draws_xobject = content.windows(3).any(|w| w == b" Do");
     invisible && draws_xobject
+}
+
+/// The document, rebuilt (`Some`) when its cross-reference table could not be read. An encrypted
+/// file that cannot be opened is not rebuilt: its objects are unreadable without the key anyway.
+fn load_or_repair(bytes: &[u8]) -> AppResult<(lopdf::Document, Option<repair::Repaired>)> {
+    let error = match lopdf::Document::load_mem(bytes) {
+        Ok(doc) => return Ok((doc, None)),
+        Err(e) => classify_load_error(&e),
+    };
+    if error.code == ErrorCode::PdfEncrypted {
+        return Err(error);
+    }
+    let Some(repaired) = repair::rebuild_xref(bytes) else { return Err(error) };
+    match lopdf::Document::load_mem(&repaired.bytes) {
+        Ok(doc) => Ok((doc, Some(repaired))),
+        Err(e) => {
+            tracing::info!(error = %e, "the rebuilt PDF did not load either");
+            Err(error)
+        }
+    }
 }
 
 fn classify_load_error(e: &lopdf::Error) -> AppError {
