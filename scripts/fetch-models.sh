@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # --with-1.5b (or DOCENT_WITH_1_5B=1) also fetches Qwen2.5-Coder-1.5B-Instruct, the opt-in
-# "better answers, slower" model (1.1 GB; README "Answer quality"); never fetched by default.
+# "better answers, slower" model (Q4_K_M, 1.1 GB; README "Answer quality"); never fetched by default.
 with_15b="${DOCENT_WITH_1_5B:-0}"
 if [ "${1:-}" = "--with-1.5b" ]; then with_15b=1; shift; fi
 dir="${1:-${DOCENT_MODELS_DIR:-./models}}"
@@ -54,7 +54,7 @@ else
   echo "ok   $dir/$SMOL"
 fi
 
-QWEN15=qwen2.5-coder-1.5b-instruct.gguf
+QWEN15=qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
 QWEN15_SHA=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
 if [ "$with_15b" != 1 ]; then
   :
