@@ -88,7 +88,9 @@ if [[ -n "${DOCENT_NVCC_QUEUE:-}" ]]; then
   export DOCENT_REAL_NVCC="$toolkit/bin/nvcc" NVCC="$PWD/scripts/nvcc-queue.sh" CUDAFORGE_THREADS=256
 fi
 
-# PDF.js for the original-page view, embedded by the build (build.rs).
+# CMake and libclang for llama.cpp (the CPU engine is in every build); PDF.js for the
+# original-page view, embedded by the build (build.rs).
+scripts/build-deps.sh
 scripts/fetch-pdfjs.sh
 cargo build --release --locked --features "$features"
 echo "built $CARGO_TARGET_DIR/release/docent (features: $features, sm_$CUDA_COMPUTE_CAP)"

@@ -152,7 +152,8 @@
     });
     source.addEventListener("item_progress", function (e) {
       var d = JSON.parse(e.data);
-      var note = " " + Math.round(d.elapsed_ms / 1000) + " s" + (d.document_tokens ? ", " + d.document_tokens + " tokens" : "");
+      var note = " " + Math.round(d.elapsed_ms / 1000) + " s" + (d.document_tokens ? ", " + d.document_tokens + " tokens" : "") +
+        (d.prompt_total ? ", read " + d.prompt_done + " of " + d.prompt_total : "");
       setState(d.item, "running", note);
     });
     source.addEventListener("item_done", function (e) {

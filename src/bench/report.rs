@@ -233,8 +233,23 @@ impl Report<'_> {
             );
         }
         for run in &self.ours {
-            if let Err(e) = &run.result {
-                let _ = writeln!(out, "\ndocent at {} tokens failed: {e}", run.tokens);
+            match &run.result {
+                Err(e) => {
+                    let _ = writeln!(out, "\ndocent at {} tokens failed: {e}", run.tokens);
+                }
+                // What the analysis stream's `prefill` events would show of this prompt.
+                Ok(r) => {
+                    let _ = writeln!(
+                        out,
+                        "\nPrefill progress at {} tokens: {} reports, the first {} s and the last {} s after sending \
+                         (TTFT {:.2} s).",
+                        run.tokens,
+                        r.prefill_reports,
+                        num(r.first_report_s, 2),
+                        num(r.last_report_s, 2),
+                        r.prefill_s
+                    );
+                }
             }
         }
         for (imp, tokens, ttft, decode, peak) in self.peer.runs.iter().filter(|r| r.0 != "sdpa") {

@@ -164,12 +164,17 @@ pub enum BatchEvent {
         item: usize,
         attempt: u32,
     },
-    /// A running item, while the model reads: seconds so far and the document's size in tokens.
+    /// A running item, while the model reads: seconds so far, the document's size in tokens, and
+    /// how many of the prompt's tokens the model has read (when its engine reports it).
     ItemProgress {
         batch_id: String,
         item: usize,
         elapsed_ms: u64,
         document_tokens: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prompt_done: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prompt_total: Option<usize>,
     },
     ItemDone {
         batch_id: String,

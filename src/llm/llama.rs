@@ -206,6 +206,7 @@ impl LlamaEngine {
             prefill_s: done.prefill.as_secs_f64(),
             decode_s: done.decode.as_secs_f64(),
             wall_s: start.elapsed().as_secs_f64(),
+            ..TimedCompletion::default()
         })
     }
 }

@@ -11,12 +11,12 @@ use mistralrs::core::{
     GGUFSpecificConfig, ModelDType, SchedulerConfig, TokenSource,
 };
 use mistralrs::{
-    Constraint, MemoryGpuConfig, Model, NormalRequest, PagedAttentionConfig, PagedAttentionMetaBuilder, Request,
-    RequestBuilder, RequestMessage, Response, SamplingParams, StopTokens, TextMessageRole, TextMessages,
-    TextModelBuilder,
+    Constraint, MemoryGpuConfig, Model, NormalRequest, PagedAttentionConfig, PagedAttentionMetaBuilder,
+    PrefillProgress, Request, RequestBuilder, RequestLike, RequestMessage, Response, SamplingParams, StopTokens,
+    TextMessageRole, TextMessages, TextModelBuilder, Usage,
 };
 
-use super::{DTypeChoice, Engine, GenOutput, GenRequest, LocalSettings};
+use super::{DTypeChoice, Engine, GenOutput, GenRequest, LocalSettings, Progress};
 
 /// One 256K-token Qwen3-4B sequence (36 GiB of bf16 KV cache).
 pub const DEFAULT_KV_CACHE_TOKENS: usize = 262_144;
@@ -155,6 +155,9 @@ impl MistralEngine {
             let chunk = if cfg!(feature = "flash-attn-v3") { PREFILL_CHUNK_TOKENS } else { settings.kv_cache_tokens };
             mistralrs::set_paged_prefill_chunk_size(settings.prefill_chunk_tokens.unwrap_or(chunk));
             mistralrs::set_prompt_step_token_budget(PROMPT_STEP_TOKENS);
+            // After each prompt chunk, the prompt tokens in the cache so far (vendor patch): the
+            // analysis stream's `prefill` events on a GPU.
+            mistralrs::set_prefill_progress(true);
         }
         tracing::info!(model = %path.display(), ?dtype, device = ?device.location(), paged = paged.is_some(), "loading model");
         let model = if path.is_file() {
@@ -301,13 +304,28 @@ impl Engine for MistralEngine {
                 builder = builder.set_sampler_stop_toks(StopTokens::Ids(self.grammar_stops.clone()));
             }
         }
-        let response = self.model.send_chat_request(builder).await?;
-        let text = response.choices.first().and_then(|c| c.message.content.clone()).unwrap_or_default();
-        let usage = &response.usage;
+        let mut request = NormalRequest::new_simple(
+            builder.take_messages(),
+            builder.take_sampling_params(),
+            tokio::sync::mpsc::channel(1).0,
+            self.model.inner().next_request_id(),
+            None,
+            None,
+        );
+        request.constraint = builder.take_constraint();
+        let progress = super::progress_sender();
+        let finished = self
+            .send(request, |p| {
+                if let Some(tx) = &progress {
+                    let _ = tx.send(Progress::Prefill { done: p.done, total: p.total });
+                }
+            })
+            .await?;
+        let usage = &finished.usage;
         Ok(GenOutput {
-            text,
+            text: finished.text,
             prompt_tokens: usage.prompt_tokens,
-            // mistral.rs 0.8.1 reuses cached prefixes without reporting how many tokens.
+            // mistral.rs reuses cached prefixes without reporting how many tokens.
             cached_tokens: None,
             completion_tokens: usage.completion_tokens,
             prefill_ms: secs_to_ms(usage.total_prompt_time_sec),
@@ -316,8 +334,48 @@ impl Engine for MistralEngine {
     }
 }
 
+/// How a request sent straight to the engine ended.
+struct Finished {
+    text: String,
+    usage: Usage,
+}
+
+impl MistralEngine {
+    /// Sends `request` to the engine (its response channel replaced by one read here), passes each
+    /// prefill report to `on_prefill`, and returns the answer.
+    async fn send(
+        &self,
+        mut request: NormalRequest,
+        mut on_prefill: impl FnMut(PrefillProgress),
+    ) -> anyhow::Result<Finished> {
+        // Room for the reports of a long prompt: the engine drops a report rather than wait.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        request.response = tx;
+        self.model.inner().get_sender(None)?.send(Request::Normal(Box::new(request))).await?;
+        loop {
+            match rx.recv().await {
+                Some(Response::PrefillProgress(p)) => on_prefill(p),
+                Some(Response::Done(done)) => {
+                    let text = done.choices.first().and_then(|c| c.message.content.clone()).unwrap_or_default();
+                    return Ok(Finished { text, usage: done.usage });
+                }
+                Some(Response::CompletionDone(done)) => {
+                    let text = done.choices.first().map(|c| c.text.clone()).unwrap_or_default();
+                    return Ok(Finished { text, usage: done.usage });
+                }
+                Some(Response::ModelError(msg, _) | Response::CompletionModelError(msg, _)) => {
+                    bail!("model error: {msg}")
+                }
+                Some(Response::InternalError(e) | Response::ValidationError(e)) => bail!("engine error: {e}"),
+                Some(_) => bail!("unexpected response from the engine"),
+                None => bail!("the engine dropped the request (is the prompt larger than the KV cache?)"),
+            }
+        }
+    }
+}
+
 /// What one benchmark completion measured, as mistral.rs timed it.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct TimedCompletion {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
@@ -327,6 +385,11 @@ pub struct TimedCompletion {
     pub decode_s: f64,
     /// Wall clock from sending the request to its response, queueing included.
     pub wall_s: f64,
+    /// Prefill reports the engine sent (one per prompt chunk on a GPU), and the wall clock of the
+    /// first and last since sending.
+    pub prefill_reports: usize,
+    pub first_report_s: Option<f64>,
+    pub last_report_s: Option<f64>,
 }
 
 impl MistralEngine {
@@ -344,33 +407,29 @@ impl MistralEngine {
         }
         let mut params = greedy(max_tokens);
         params.logits_bias = Some(banned.into_iter().map(|id| (id, -1e9)).collect());
-        let mistral = self.model.inner();
-        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
         let prompt_len = prompt.len();
         let request = NormalRequest::new_simple(
             RequestMessage::CompletionTokens(prompt),
             params,
-            tx,
-            mistral.next_request_id(),
+            tokio::sync::mpsc::channel(1).0,
+            self.model.inner().next_request_id(),
             None,
             None,
         );
         let start = std::time::Instant::now();
         let _blocks = self.reserve(prompt_len + max_tokens).await?;
-        mistral.get_sender(None)?.send(Request::Normal(Box::new(request))).await?;
-        let usage = match rx.recv().await {
-            Some(Response::CompletionDone(done)) => done.usage,
-            Some(Response::CompletionModelError(msg, _)) => bail!("model error: {msg}"),
-            Some(Response::InternalError(e) | Response::ValidationError(e)) => bail!("engine error: {e}"),
-            Some(_) => bail!("unexpected response to a completion request"),
-            None => bail!("the engine dropped the request (is the prompt larger than the KV cache?)"),
-        };
+        let mut reports = Vec::new();
+        let finished = self.send(request, |_| reports.push(start.elapsed().as_secs_f64())).await?;
+        let usage = finished.usage;
         Ok(TimedCompletion {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             prefill_s: f64::from(usage.total_prompt_time_sec),
             decode_s: f64::from(usage.total_completion_time_sec),
             wall_s: start.elapsed().as_secs_f64(),
+            prefill_reports: reports.len(),
+            first_report_s: reports.first().copied(),
+            last_report_s: reports.last().copied(),
         })
     }
 }
@@ -411,7 +470,11 @@ impl MistralEngine {
         );
         request.return_raw_logits = true;
         mistral.get_sender(None)?.send(Request::Normal(Box::new(request))).await?;
-        match rx.recv().await {
+        let mut response = rx.recv().await;
+        while let Some(Response::PrefillProgress(_)) = response {
+            response = rx.recv().await;
+        }
+        match response {
             Some(Response::Raw { logits_chunks, .. }) => {
                 let chunk = logits_chunks.last().context("no logits came back")?;
                 let vocab = chunk.dims().last().copied().context("logits without dimensions")?;

@@ -204,8 +204,10 @@ impl Docent {
         let Some(item) = self.blocking(|s| s.claim_item(&now())).await? else { return Ok(false) };
         let (batch_id, index) = (item.batch_id.clone(), item.index);
         let _ = self.events.send(BatchEvent::ItemStarted { batch_id, item: index, attempt: item.attempt });
-        let ticker = self.progress_ticker(&item);
-        let result = self.run_item(&item).await;
+        // The engine's prefill reports (llm::PROGRESS) reach the ticker, which passes them on.
+        let (progress, reports) = tokio::sync::mpsc::unbounded_channel();
+        let ticker = self.progress_ticker(&item, reports);
+        let result = crate::llm::PROGRESS.scope(progress, self.run_item(&item)).await;
         ticker.abort();
         let batch_id = item.batch_id.clone();
         match result {
@@ -242,8 +244,13 @@ impl Docent {
         self.compute_analysis(&item.document_id, &doc, item.pipeline, &spec, item.options.chunked_model).await
     }
 
-    /// Reports the running item's elapsed time until aborted.
-    fn progress_ticker(&self, item: &ClaimedItem) -> tokio::task::JoinHandle<()> {
+    /// Reports the running item's elapsed time every `PROGRESS_EVERY`, and each prefill report of
+    /// its engine as it comes (prompt tokens read so far), until aborted.
+    fn progress_ticker(
+        &self,
+        item: &ClaimedItem,
+        mut reports: tokio::sync::mpsc::UnboundedReceiver<crate::llm::Progress>,
+    ) -> tokio::task::JoinHandle<()> {
         let events = self.events.clone();
         let store = Arc::clone(&self.store);
         let (batch_id, index, document_id) = (item.batch_id.clone(), item.index, item.document_id.clone());
@@ -251,8 +258,20 @@ impl Docent {
             let start = Instant::now();
             // Read once the document exists: an upload is still being ingested at first.
             let mut tokens = None;
+            let mut prompt = None;
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
             loop {
-                tokio::time::sleep(PROGRESS_EVERY).await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    report = reports.recv() => match report {
+                        Some(crate::llm::Progress::Prefill { done, total }) => prompt = Some((done, total)),
+                        // The answer's text is not an item event; a closed channel leaves the ticks.
+                        Some(crate::llm::Progress::Text { .. }) => continue,
+                        None => {
+                            tick.tick().await;
+                        }
+                    },
+                }
                 if tokens.is_none() {
                     let (id, store) = (document_id.clone(), Arc::clone(&store));
                     tokens = tokio::task::spawn_blocking(move || store.get_document(&id))
@@ -268,6 +287,8 @@ impl Docent {
                     item: index,
                     elapsed_ms,
                     document_tokens: tokens,
+                    prompt_done: prompt.map(|p| p.0),
+                    prompt_total: prompt.map(|p| p.1),
                 };
                 let _ = events.send(event);
             }

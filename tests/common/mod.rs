@@ -256,3 +256,21 @@ pub fn one_page_pdf(content: Vec<u8>, filter: Option<&str>) -> Vec<u8> {
     doc.save_to(&mut out).expect("PDF written");
     out
 }
+
+/// mistral.rs on the CPU, one sequence, no prefix cache: how the checkpoint tests load a model
+/// directory, as `--model DIR --engine mistralrs` would.
+pub fn mistral_cpu_settings(dir: &std::path::Path, dtype: docent::llm::DTypeChoice) -> docent::llm::LocalSettings {
+    docent::llm::LocalSettings {
+        runtime: docent::llm::Runtime::MistralRs,
+        model: dir.to_owned(),
+        dtype,
+        max_context: None,
+        force_cpu: true,
+        max_num_seqs: 1,
+        kv_cache_tokens: docent::llm::DEFAULT_KV_CACHE_TOKENS,
+        kv_cache_dtype: docent::llm::KvCacheDtype::Auto,
+        prefill_chunk_tokens: None,
+        prefix_cache: false,
+        tensor_parallel: 1,
+    }
+}

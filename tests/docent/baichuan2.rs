@@ -4,7 +4,7 @@
 
 use docent::config::{EngineArgs, ServeArgs, Settings};
 use docent::domain::{PipelineKind, Task};
-use docent::llm::{DTypeChoice, GenRequest, LocalSettings, MistralEngine, Runtime};
+use docent::llm::{DTypeChoice, GenRequest, LocalSettings, MistralEngine};
 use docent::models::baichuan::{convert_baichuan2, ConvertError};
 use docent::pipeline::TaskSpec;
 use docent::service::ChunkedModel;
@@ -12,19 +12,7 @@ use docent::service::ChunkedModel;
 use crate::common::baichuan2::{fixture_dir, tokenizer_model, Reading, Reference, TinyBaichuan2};
 
 fn engine_settings(dir: &std::path::Path) -> LocalSettings {
-    LocalSettings {
-        runtime: Runtime::MistralRs,
-        model: dir.to_owned(),
-        dtype: DTypeChoice::F32,
-        max_context: None,
-        force_cpu: true,
-        max_num_seqs: 1,
-        kv_cache_tokens: docent::llm::DEFAULT_KV_CACHE_TOKENS,
-        kv_cache_dtype: docent::llm::KvCacheDtype::Auto,
-        prefill_chunk_tokens: None,
-        prefix_cache: false,
-        tensor_parallel: 1,
-    }
+    crate::common::mistral_cpu_settings(dir, DTypeChoice::F32)
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {

@@ -22,7 +22,22 @@ async fn a_batch_of_real_documents_gets_summaries_with_verified_citations_from_t
     let resp = submit(&s, &files, json!({"pipelines": ["full"], "task": "summary"}), None).await;
     assert_eq!(resp.status(), 202);
     let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-    let end = wait_finished(&s, &id, Duration::from_secs(1200)).await;
+    // The event stream, followed to its end, passes on the engine's reports of the prompt read.
+    let events = client().get(s.url(&format!("/api/v1/batches/{id}/events"))).send().await.unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(1200), events.text()).await.expect("the stream ends").unwrap();
+    let progress: Vec<Value> = body
+        .split("\n\n")
+        .filter(|e| e.contains("event: item_progress"))
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .filter(|d: &Value| d.get("prompt_done").is_some())
+        .collect();
+    let read = |d: &Value| (d["prompt_done"].as_u64().unwrap(), d["prompt_total"].as_u64().unwrap());
+    assert!(progress.iter().all(|d| read(d).0 <= read(d).1 && read(d).1 > 100), "{body}");
+    let items_read_whole: std::collections::HashSet<u64> =
+        progress.iter().filter(|d| read(d).0 == read(d).1).map(|d| d["item"].as_u64().unwrap()).collect();
+    assert_eq!(items_read_whole.len(), 3, "each item reports its prompt read whole: {body}");
+    let end = wait_finished(&s, &id, Duration::from_secs(60)).await;
     assert_eq!((end["done"].as_u64(), end["failed"].as_u64()), (Some(3), Some(0)), "{end:#}");
 
     let lines = results(&s, &id).await;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use docent::domain::{PageSpan, Task};
-use docent::llm::{DTypeChoice, Engine, LocalSettings, MistralEngine, Runtime};
+use docent::llm::{DTypeChoice, Engine, LocalSettings, MistralEngine};
 use docent::models::checkpoint::{write_random_qwen3, Qwen3Shape};
 use docent::pipeline::{DocInput, FullContext, Pipeline, TaskSpec};
 
@@ -18,20 +18,7 @@ async fn a_qwen3_safetensors_directory_loads_and_answers_through_the_pipeline() 
     let dir = tmp.path().join("tiny-qwen3");
     write_random_qwen3(&dir, &Qwen3Shape::TINY, &tokenizer_dir, 1).unwrap();
 
-    let settings = LocalSettings {
-        runtime: Runtime::MistralRs,
-        model: dir.clone(),
-        dtype: DTypeChoice::Auto,
-        max_context: None,
-        force_cpu: true,
-        max_num_seqs: 1,
-        kv_cache_tokens: docent::llm::DEFAULT_KV_CACHE_TOKENS,
-        kv_cache_dtype: docent::llm::KvCacheDtype::Auto,
-        prefill_chunk_tokens: None,
-        prefix_cache: false,
-        tensor_parallel: 1,
-    };
-    let engine = MistralEngine::load(&settings).await.expect("the tiny Qwen3 directory loads");
+    let engine = MistralEngine::load(&cpu_settings(&dir)).await.expect("the tiny Qwen3 directory loads");
     assert_eq!(engine.context_limit(), Qwen3Shape::TINY.max_positions, "the context comes from config.json");
     assert_eq!(engine.model_name(), "tiny-qwen3");
     // The real Qwen3 tokenizer: "Hello world" is two tokens.
@@ -48,6 +35,53 @@ async fn a_qwen3_safetensors_directory_loads_and_answers_through_the_pipeline() 
     for c in &out.citations {
         assert_eq!(text.get(c.start..c.end), Some(c.quote.as_str()));
     }
+}
+
+fn cpu_settings(dir: &std::path::Path) -> LocalSettings {
+    crate::common::mistral_cpu_settings(dir, DTypeChoice::Auto)
+}
+
+/// Qwen's 151,936 logits outnumber its tokenizer's 151,669 tokens. A model that prefers one of the
+/// ids past the tokenizer's end (a random checkpoint on the GPU did, for 8 of 13 batch items) must
+/// still answer inside the grammar: such an id is resampled from the grammar's mask, where it
+/// used to stop the constrained decoder ("token id … out of range") and fail the answer.
+#[actix_web::test]
+async fn a_constrained_answer_survives_a_model_that_prefers_ids_past_the_tokenizer() {
+    let tokenizer_dir = crate::common::models_dir().join("qwen3-tokenizer");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tiny-qwen3");
+    let weights = write_random_qwen3(&dir, &Qwen3Shape::TINY, &tokenizer_dir, 3).unwrap();
+    // Tied embeddings: the rows past the tokenizer's 151,669 tokens, scaled up 100 times, give
+    // those ids the largest logits at every step.
+    let bytes = std::fs::read(&weights).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> =
+        file.tensors().into_iter().map(|(n, t)| (n, t.shape().to_vec(), t.data().to_vec())).collect();
+    let (_, shape, embed) = tensors.iter_mut().find(|t| t.0 == "model.embed_tokens.weight").unwrap();
+    let row_bytes = shape[1] * 2;
+    for value in embed[151_669 * row_bytes..].chunks_exact_mut(2) {
+        let scaled = half::bf16::from_le_bytes([value[0], value[1]]).to_f32() * 100.0;
+        value.copy_from_slice(&half::bf16::from_f32(scaled).to_le_bytes());
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, shape, data)| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::BF16, shape.clone(), data).unwrap())
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &weights).unwrap();
+
+    let engine = MistralEngine::load(&cpu_settings(&dir)).await.expect("the tiny Qwen3 directory loads");
+    let regex = "[a-z]{1,8}( [a-z]{1,8}){2,5}\\.".to_owned();
+    let request = docent::llm::GenRequest {
+        system: "Answer in one short sentence.".into(),
+        user: "What does docent do?".into(),
+        regex: Some(regex.clone()),
+        max_tokens: 48,
+    };
+    let out = engine.generate(request).await.expect("the constrained answer completes");
+    let whole = regex::Regex::new(&format!("^(?:{regex})$")).unwrap();
+    assert!(whole.is_match(&out.text), "{:?} is not inside the grammar", out.text);
 }
 
 #[test]

@@ -23,7 +23,8 @@ async fn stream(s: &TestServer, id: &str, body: Value) -> (reqwest::StatusCode, 
     let text = resp.text().await.unwrap();
     let events = text
         .split("\n\n")
-        .filter(|f| !f.trim().is_empty())
+        // Events only: a keep-alive comment (every 15 s, when the model is slow) is not one.
+        .filter(|f| f.lines().any(|l| l.starts_with("event: ")))
         .map(|frame| {
             let line = |p: &str| frame.lines().find_map(|l| l.strip_prefix(p)).unwrap_or_default().to_owned();
             (line("event: "), serde_json::from_str(&line("data: ")).unwrap_or(Value::Null))

@@ -393,6 +393,7 @@ where
                 match receiver.recv().await {
                     Some(crate::Response::AgenticToolCallProgress { .. })
                     | Some(crate::Response::BlockDenoisingProgress(_))
+                    | Some(crate::Response::PrefillProgress(_))
                     | Some(crate::Response::File(_)) => continue,
                     Some(resp) => {
                         if let Err(e) = resp.as_result() {

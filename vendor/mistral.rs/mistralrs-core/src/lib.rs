@@ -10,7 +10,7 @@ pub use engine::{
 use hf_hub::Cache;
 pub use lora::Ordering;
 pub use pipeline::CalibrationStatus;
-pub use pipeline::set_paged_prefill_chunk_size; // docent patch
+pub use pipeline::{set_paged_prefill_chunk_size, set_prefill_progress}; // docent patch
 pub use pipeline::ModelCategory;
 pub use pipeline::Pipeline;
 #[cfg(feature = "pyo3_macros")]

@@ -319,6 +319,14 @@ pub enum AgenticToolCallPhase {
     Complete(AgenticToolCallData),
 }
 
+/// docent patch: how far a prompt's prefill has come, sent after each prompt chunk when
+/// `set_prefill_progress(true)` (pipeline/mod.rs); `done` counts cached prefix tokens too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefillProgress {
+    pub done: usize,
+    pub total: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct BlockDenoisingProgress {
     pub index: usize,
@@ -370,6 +378,7 @@ pub enum Response {
         phase: AgenticToolCallPhase,
     },
     BlockDenoisingProgress(BlockDenoisingProgress),
+    PrefillProgress(PrefillProgress),
     AgenticToolApprovalRequired {
         approval_id: String,
         session_id: String,
@@ -415,6 +424,7 @@ pub enum ResponseOk {
         phase: AgenticToolCallPhase,
     },
     BlockDenoisingProgress(BlockDenoisingProgress),
+    PrefillProgress(PrefillProgress),
     AgenticToolApprovalRequired {
         approval_id: String,
         session_id: String,
@@ -522,6 +532,7 @@ impl Response {
             Self::BlockDenoisingProgress(progress) => {
                 Ok(ResponseOk::BlockDenoisingProgress(progress))
             }
+            Self::PrefillProgress(progress) => Ok(ResponseOk::PrefillProgress(progress)),
             Self::AgenticToolApprovalRequired {
                 approval_id,
                 session_id,

@@ -270,7 +270,7 @@ pub use mistralrs_core::{
 pub use mistralrs_core::{SerializedSession, SerializedVideo};
 pub use mistralrs_core::{MISTRALRS_GIT_REVISION, MISTRALRS_VERSION};
 // docent patch: the prompt chunk size and per-step prompt budget of PagedAttention.
-pub use mistralrs_core::{set_paged_prefill_chunk_size, set_prompt_step_token_budget};
+pub use mistralrs_core::{set_paged_prefill_chunk_size, set_prefill_progress, set_prompt_step_token_budget};
 pub use model::{best_device, Model};
 pub use model_builder_trait::{AnyModelBuilder, MultiModelBuilder};
 pub use multimodal_model::{MultimodalModelBuilder, UqffMultimodalModelBuilder};
@@ -289,7 +289,7 @@ pub mod core;
 
 // ========== Response Types ==========
 pub use mistralrs_core::{
-    BlockDenoisingProgress, ChatCompletionChunkResponse, ChatCompletionResponse, Choice,
+    BlockDenoisingProgress, ChatCompletionChunkResponse, PrefillProgress, ChatCompletionResponse, Choice,
     ChunkChoice, CompletionResponse, Delta, Logprobs, Response, ResponseMessage, TopLogprob, Usage,
 };
 

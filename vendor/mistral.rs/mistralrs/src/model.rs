@@ -402,6 +402,7 @@ impl Model {
             match resp {
                 ResponseOk::AgenticToolCallProgress { .. } => continue,
                 ResponseOk::BlockDenoisingProgress(_) => continue,
+                ResponseOk::PrefillProgress(_) => continue,
                 ResponseOk::File(_) => continue,
                 ResponseOk::Done(response) => break response,
                 _ => return Err(SdkError::UnexpectedResponse { expected: "Done" }),
@@ -485,6 +486,7 @@ impl Model {
             match resp {
                 ResponseOk::AgenticToolCallProgress { .. } => continue,
                 ResponseOk::BlockDenoisingProgress(_) => continue,
+                ResponseOk::PrefillProgress(_) => continue,
                 ResponseOk::File(_) => continue,
                 ResponseOk::Raw {
                     logits_chunks,

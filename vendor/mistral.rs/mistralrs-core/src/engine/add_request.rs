@@ -576,10 +576,17 @@ impl Engine {
                 .eos_tok
                 .clone();
 
-            let seq_preallocated_cache = if matches!(
-                get_mut_arcmutex!(self.pipeline).category(),
-                ModelCategory::Text | ModelCategory::Multimodal { .. }
-            ) {
+            // docent patch: no contiguous per-sequence KV cache under PagedAttention (`block_size`
+            // is set exactly then). Only the non-paged step loads it, yet upstream allocates it for
+            // every text request as it arrives (72 KiB a prompt token for Qwen3-4B, 18 GiB for a
+            // 256K prompt) and holds it while the request waits: 64 prompts submitted at once took
+            // ~44 GiB beside the paged cache and ran the GPU out of memory.
+            let seq_preallocated_cache = if block_size.is_none()
+                && matches!(
+                    get_mut_arcmutex!(self.pipeline).category(),
+                    ModelCategory::Text | ModelCategory::Multimodal { .. }
+                )
+            {
                 let (metadata, device, needs_preallocated_cache) = {
                     let pipeline = get_mut_arcmutex!(self.pipeline);
                     let needs_preallocated_cache = match pipeline.cache() {

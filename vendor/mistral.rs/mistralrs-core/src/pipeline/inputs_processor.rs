@@ -924,7 +924,8 @@ pub mod text_models_inputs_processor {
         };
 
         let input_concat_dim = if packed_prefill { 1 } else { 0 };
-        let input = Tensor::cat(&seqs_tensors, input_concat_dim).unwrap();
+        // docent patch: `?`, not unwrap: out of memory here fails the step, not the engine.
+        let input = Tensor::cat(&seqs_tensors, input_concat_dim)?;
 
         let paged_attn_meta = if let Some(paged_attn_metadata) = &paged_attn_metadata {
             // Create paged attention tensors on CPU first (see comment above about CUDA contexts)
@@ -1538,7 +1539,8 @@ pub mod text_models_inputs_processor {
         };
 
         Ok(InputMetadata {
-            input: Tensor::cat(&seqs_tensors, 0).unwrap(),
+            // docent patch: `?`, not unwrap (as above).
+            input: Tensor::cat(&seqs_tensors, 0)?,
             positions: seqlen_offsets,
             context_lens,
             position_ids,

@@ -157,6 +157,7 @@ use candle_core::{DType, Device, DeviceLocation, IndexOp, Tensor, Var};
 use crate::paged_attention::block_hash::{
     adapter_generation_key, compute_block_hashes, MultimodalAttentionPolicy,
 };
+use crate::response::{PrefillProgress, Response};
 use crate::sequence::Sequence;
 
 use prompt_chunks::{build_prompt_chunk_plan, next_prompt_chunk_group};
@@ -184,6 +185,43 @@ pub fn set_paged_prefill_chunk_size(tokens: usize) {
 
 fn paged_prefill_chunk_size() -> usize {
     PAGED_PREFILL_CHUNK_SIZE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+// docent patch: prefill progress. When on, each prompt chunk's forward pass is waited for and
+// every sequence in it is sent `Response::PrefillProgress` (tokens in the cache so far, of its
+// prompt), so a client can show how far a long prefill has come; upstream sends nothing until
+// the first token.
+static PREFILL_PROGRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sends `Response::PrefillProgress` after each prompt chunk (default off). docent patch.
+pub fn set_prefill_progress(on: bool) {
+    PREFILL_PROGRESS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Waits for the chunk's work on the device (so the report is true, not merely queued), then
+/// tells each sequence of the chunk how many of its prompt tokens are done. A full channel drops
+/// the report: progress is advisory and must never stall the engine.
+fn report_prefill_progress(
+    device: &Device,
+    input_seqs: &[&mut Sequence],
+    prompt_chunk: &SpeculativePromptChunk,
+) {
+    if !PREFILL_PROGRESS.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = device.synchronize() {
+        tracing::warn!("prefill progress: device synchronize failed: {e}");
+        return;
+    }
+    for row in &prompt_chunk.rows {
+        if let Some(seq) = input_seqs.get(row.seq_idx) {
+            let progress = PrefillProgress {
+                done: row.range.1,
+                total: row.tokens.len(),
+            };
+            let _ = seq.responder().try_send(Response::PrefillProgress(progress));
+        }
+    }
 }
 
 #[cfg(feature = "cuda")]
@@ -1765,7 +1803,6 @@ pub trait Pipeline:
                             .iter()
                             .map(|seq| (seq.get_toks().to_vec(), seq.prefix_cache_len()))
                             .collect::<Vec<_>>();
-                        let hybrid_recurrent = self.cache().is_hybrid();
                         let mut plan_indices = vec![0usize; chunk_plans.len()];
                         let mut inputs = Vec::new();
                         while plan_indices
@@ -1774,11 +1811,12 @@ pub trait Pipeline:
                             .any(|(plan_idx, plan)| *plan_idx < plan.len())
                         {
                             let (active_indices, attention_policy, is_final_prompt_chunk) =
-                                next_prompt_chunk_group(
-                                    &plan_indices,
-                                    &chunk_plans,
-                                    hybrid_recurrent,
-                                )
+                                // docent patch: chunks of one group always have one
+                                // length. Final chunks of different lengths padded into one
+                                // batch are not a dense layout, which no fused attention path
+                                // takes: the unfused fallback materialises every score (GiBs
+                                // per layer when several long prompts end in one step).
+                                next_prompt_chunk_group(&plan_indices, &chunk_plans, true)
                                 .expect("at least one chunk plan is active");
 
                             let mut recurrent_boundaries = Vec::new();
@@ -1947,6 +1985,7 @@ pub trait Pipeline:
                                 prompt_chunk,
                                 &speculative_metadata,
                             )?;
+                            report_prefill_progress(&self.device(), input_seqs, prompt_chunk);
                         }
                         let end = Instant::now();
                         exec_duration += end.duration_since(start);

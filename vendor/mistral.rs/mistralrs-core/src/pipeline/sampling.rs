@@ -830,9 +830,17 @@ pub async fn sample_sequence(
             let grammar_can_stop =
                 llg.is_stopped() || llg.is_accepting().map_err(candle_core::Error::msg)?;
             let is_model_eos = |token: u32| eos_tok.is_some_and(|eos| eos.contains(&token));
+            // docent patch: a model whose vocabulary is larger than its tokenizer's (Qwen pads
+            // 151,669 tokens to 151,936 logits) can sample an id the tokenizer lacks. Validating
+            // such an id stops llguidance's parser for good ("token id … out of range"), and the
+            // mask lookup below would index past its end; it is resampled from the mask instead.
+            let in_vocab = llg.tok_env().is_ok_and(|env| {
+                (first_lobprobs_response.token as usize) < env.tok_trie().vocab_size()
+            });
             if !stop_token_requires_tool
                 && (grammar_can_stop && is_model_eos(first_lobprobs_response.token)
                     || !llg.is_stopped()
+                        && in_vocab
                         && llg
                             .validate_tokens(&[first_lobprobs_response.token])
                             .unwrap_or(0)
@@ -841,7 +849,7 @@ pub async fn sample_sequence(
                 None
             } else {
                 let mask = llg.compute_mask_or_eos().map_err(candle_core::Error::msg)?;
-                if mask.is_allowed(first_lobprobs_response.token) {
+                if in_vocab && mask.is_allowed(first_lobprobs_response.token) {
                     // shouldn't really happen, except for EOS
                     None
                 } else {
