@@ -5,6 +5,10 @@
 
 use std::collections::BTreeSet;
 
+/// The most words a claim may have. Claims copied from a contract's long clause ran to 60
+/// words, most of an answer's tokens; the sentence that supports a claim is shorter.
+pub const MAX_CLAIM_WORDS: usize = 25;
+
 /// A segment's marker, `[S4111]`: printed before the segment in the prompt and written before a
 /// claim in the answer.
 pub fn marker(id: u32) -> String {
@@ -86,7 +90,9 @@ fn class_escape_all(s: &str) -> String {
 /// The shape an answer must take: one claim per line, each line opening with the marker of an
 /// existing segment (`labels`), so the model *cannot* cite a segment that does not exist, and
 /// it commits to the evidence before it writes the claim. The claim is one sentence of words
-/// joined by single spaces (no runs of padding, no brackets), drawn from `alphabet`. One
+/// joined by single spaces (no runs of padding, no brackets), drawn from `alphabet`, of at most
+/// `MAX_CLAIM_WORDS` words (a claim is a short sentence, not a copy of a long clause: answers
+/// cost what they write). One
 /// citation per claim: given room for more, small models fill it with padding. `refusal` is the
 /// one line that may follow a marker instead of a claim, and then ends the answer: a question
 /// is declined only after the model has pointed at the segment that comes closest.
@@ -103,7 +109,7 @@ pub fn answer_regex_in(labels: &[u32], max_sentences: usize, refusal: Option<&st
     // the sentence's end without a space ("California.The.document.does.not.say.").
     let letter = alphabet.class(".!?");
     let body = format!("{letter}(?:{letter}|\\.[0-9]){{0,39}}");
-    let line = format!("{id}(?:{body} ){{2,60}}{body}[.!?]\\n");
+    let line = format!("{id}(?:{body} ){{2,{}}}{body}[.!?]\\n", MAX_CLAIM_WORDS - 1);
     let lines = format!("(?:{line}){{1,{max_sentences}}}");
     match refusal {
         Some(r) => format!("(?:{id}{}\\n|{lines})", regex_escape(r)),
