@@ -107,10 +107,15 @@ pub fn answer_regex_in(labels: &[u32], max_sentences: usize, refusal: Option<&st
     // A claim is one sentence: no word but the last may end in . ! or ?, and the last must. A
     // full stop inside a word only before a digit ("3.5"): a small model otherwise runs on past
     // the sentence's end without a space ("California.The.document.does.not.say.").
+    // At most two such stops in a word ("12.3.4"): allowed any number, the 0.5B model, wanting to
+    // end its turn after a number's full stop, wrote "8590.0.0.0.0…" to the token limit.
     let letter = alphabet.class(".!?");
-    let body = format!("{letter}(?:{letter}|\\.[0-9]){{0,39}}");
-    let line = format!("{id}(?:{body} ){{2,{}}}{body}[.!?]\\n", MAX_CLAIM_WORDS - 1);
-    let lines = format!("(?:{line}){{1,{max_sentences}}}");
+    let body = format!("{letter}{{1,40}}(?:\\.[0-9]{letter}{{0,12}}){{0,2}}");
+    let line = format!("{id}(?:{body} ){{2,{}}}{body}[.!?]", MAX_CLAIM_WORDS - 1);
+    // The last line's line break is optional, so the model may end its turn right after the
+    // claim's final stop (llama.cpp's grammar ends on any of the model's end-of-turn tokens);
+    // forced to write the break first, it ran on instead.
+    let lines = format!("(?:{line}\\n){{0,{}}}{line}\\n?", max_sentences.saturating_sub(1));
     match refusal {
         Some(r) => format!("(?:{id}{}\\n|{lines})", regex_escape(r)),
         None => lines,
@@ -154,6 +159,10 @@ mod tests {
         assert!(re.is_match("[S1] The fee is 3.5 percent.\n"));
         assert!(!re.is_match("[S1] It is governed by California.The.document.does.not.say.\n"));
         assert!(!re.is_match("[S1] It lasts twelve months..\n"));
+        assert!(re.is_match("[S1] Section 12.3.4 applies here.\n"));
+        assert!(!re.is_match("[S1] The door code is 8590.0.0.0.\n"), "a number's stops run on");
+        assert!(re.is_match("[S3] Bitcoin is a peer-to-peer cash system."), "the last line may end the turn");
+        assert!(!re.is_match("[S2] One line here.[S12] Another line here.\n"), "lines are broken");
     }
 
     #[test]
