@@ -5,9 +5,14 @@
 
 use std::collections::BTreeSet;
 
-/// The most words a claim may have. Claims copied from a contract's long clause ran to 60
-/// words, most of an answer's tokens; the sentence that supports a claim is shorter.
+/// The most words a one-line answer's claim (a question's) may have. Claims copied from a
+/// contract's long clause ran to 60 words, most of an answer's tokens; the sentence that
+/// supports a claim is shorter.
 pub const MAX_CLAIM_WORDS: usize = 25;
+/// The most words a claim of a longer answer (a summary's) may have. Capped at 25 words, the
+/// 0.5B model glued a summary sentence's last words together ("financialinstitution") to finish
+/// it, and its summaries stopped after one line once that line could end the turn.
+const MAX_SUMMARY_CLAIM_WORDS: usize = 60;
 
 /// A segment's marker, `[S4111]`: printed before the segment in the prompt and written before a
 /// claim in the answer.
@@ -111,11 +116,15 @@ pub fn answer_regex_in(labels: &[u32], max_sentences: usize, refusal: Option<&st
     // end its turn after a number's full stop, wrote "8590.0.0.0.0…" to the token limit.
     let letter = alphabet.class(".!?");
     let body = format!("{letter}{{1,40}}(?:\\.[0-9]{letter}{{0,12}}){{0,2}}");
-    let line = format!("{id}(?:{body} ){{2,{}}}{body}[.!?]", MAX_CLAIM_WORDS - 1);
-    // The last line's line break is optional, so the model may end its turn right after the
-    // claim's final stop (llama.cpp's grammar ends on any of the model's end-of-turn tokens);
-    // forced to write the break first, it ran on instead.
-    let lines = format!("(?:{line}\\n){{0,{}}}{line}\\n?", max_sentences.saturating_sub(1));
+    let lines = if max_sentences <= 1 {
+        // A one-line answer's line break is optional, so the model may end its turn right after
+        // the claim's final stop (llama.cpp's grammar ends on any of the model's end-of-turn
+        // tokens); forced to write the break first, it ran on instead.
+        format!("{id}(?:{body} ){{2,{}}}{body}[.!?]\\n?", MAX_CLAIM_WORDS - 1)
+    } else {
+        let line = format!("{id}(?:{body} ){{2,{}}}{body}[.!?]\\n", MAX_SUMMARY_CLAIM_WORDS - 1);
+        format!("(?:{line}){{1,{max_sentences}}}")
+    };
     match refusal {
         Some(r) => format!("(?:{id}{}\\n|{lines})", regex_escape(r)),
         None => lines,
@@ -161,8 +170,13 @@ mod tests {
         assert!(!re.is_match("[S1] It lasts twelve months..\n"));
         assert!(re.is_match("[S1] Section 12.3.4 applies here.\n"));
         assert!(!re.is_match("[S1] The door code is 8590.0.0.0.\n"), "a number's stops run on");
-        assert!(re.is_match("[S3] Bitcoin is a peer-to-peer cash system."), "the last line may end the turn");
         assert!(!re.is_match("[S2] One line here.[S12] Another line here.\n"), "lines are broken");
+        let one = compiled(&answer_regex(&[1, 3], 1, None));
+        assert!(one.is_match("[S3] Bitcoin is a peer-to-peer cash system."), "a one-line answer may end the turn");
+        assert!(one.is_match("[S3] Bitcoin is a peer-to-peer cash system.\n"));
+        assert!(!one.is_match("[S1] One line here.\n[S3] Another line here.\n"), "one line");
+        let long = format!("[S1] {}end.\n", "word ".repeat(30));
+        assert!(re.is_match(&long) && !one.is_match(&long), "a one-line answer holds 25 words at most");
     }
 
     #[test]
