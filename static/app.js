@@ -75,7 +75,7 @@
           progress.value = progress.max;
           draft += d.text;
           // The markers become citations once the answer is checked (one may be half written).
-          text.textContent = draft.replace(/ ?\[S\d+\]/g, "").replace(/ ?\[S?\d*$/, "");
+          text.textContent = draft.replace(/ ?\[S\d+\] ?/g, "").replace(/ ?\[S?\d*$/, "");
           status.textContent = "Writing the answer… " + secs(Date.now() - started);
         } else if (name === "analysis") {
           status.textContent = "Checking citations done; opening the answer.";

@@ -1,20 +1,18 @@
 //! Cited spans: splitting the text into labelled segments, constraining the
 //! model to cite only labels that exist, and resolving and verifying what it cited.
 
+mod format;
+pub mod guard;
+pub mod narrow;
 mod segment;
 pub mod support;
 
+pub use format::{answer_regex, answer_regex_in, marker, Alphabet, MAX_CLAIM_WORDS};
 pub use segment::segment;
 
 use std::collections::HashMap;
 
 use crate::domain::{Answer, AnswerSentence, Citation, Segment};
-
-/// A segment's marker, `[S4111]`: printed after the segment in the prompt and
-/// copied after a claim in the answer.
-pub fn marker(id: u32) -> String {
-    format!("[S{id}]")
-}
 
 /// Labels the model sees for segments 1..=n: distinct numbers below a power
 /// of ten at least ten times n, in scrambled order (an affine permutation
@@ -26,41 +24,6 @@ pub fn labels(n: usize) -> Vec<u32> {
     let modulus = 10u64.pow(u32::try_from(width).unwrap_or(3));
     // 7919 is prime and not 2 or 5, so it is a unit modulo any power of ten.
     (0..n as u64).map(|i| u32::try_from((i * 7919 + 4111) % modulus).unwrap_or(u32::MAX)).collect()
-}
-
-/// The shape an answer must take: one claim per line, words joined by single
-/// spaces (no runs of padding, no brackets), closed by the marker of an
-/// existing segment: the marker's label must be one of `labels`, so the model
-/// cannot cite a segment that does not exist. The document shows each
-/// segment's marker right after its text, so a model that restates a segment
-/// continues with the marker it saw there (small models copy such patterns far
-/// better than they map numbers to content). `refusal` is the one line
-/// allowed without a citation (a question the document does not answer).
-pub fn answer_regex(labels: &[u32], max_sentences: usize, refusal: Option<&str>) -> String {
-    let alternatives: Vec<String> = labels.iter().map(u32::to_string).collect();
-    let id = format!("\\[S(?:{})\\]", alternatives.join("|"));
-    // A claim is one sentence: no word but the last may end in . ! or ?, and
-    // the last must, so the marker follows the sentence it belongs to.
-    let inner = "[^\\s\\[\\]]{0,39}[^\\s\\[\\].!?]";
-    let last = "[^\\s\\[\\]]{0,39}[.!?]";
-    // One citation per claim: given room for more, small models fill it with padding.
-    let line = format!("(?:{inner} ){{2,60}}{last} {id}\\n");
-    let lines = format!("(?:{line}){{1,{max_sentences}}}");
-    match refusal {
-        Some(r) => format!("(?:{lines}|{}\\n)", regex_escape(r)),
-        None => lines,
-    }
-}
-
-fn regex_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Split the model's output into sentences and the segment ids each cites (in order, deduplicated).
@@ -119,39 +82,28 @@ pub fn is_refusal(text: &str, refusal: &str) -> bool {
     text.trim().eq_ignore_ascii_case(refusal)
 }
 
-/// The refusal line is an answer of its own, never a claim: a small model asked a question
-/// sometimes writes it as a cited line, or pads a real answer with it ("The document does not
-/// say. [S12]"), and a citation on it would stand for nothing. Such lines are dropped; when
-/// nothing else is left, the answer is the refusal alone, without citations.
-pub fn drop_refusal_claims(parsed: Vec<(String, Vec<u32>)>, refusal: &str) -> Vec<(String, Vec<u32>)> {
-    let is_refusal = |claim: &str| is_refusal(claim, refusal);
-    let had_refusal = parsed.iter().any(|(claim, _)| is_refusal(claim));
-    let kept: Vec<_> = parsed.into_iter().filter(|(claim, _)| !is_refusal(claim)).collect();
-    if kept.is_empty() && had_refusal {
-        return vec![(refusal.to_owned(), Vec::new())];
-    }
-    kept
-}
-
 /// Resolve each cited segment id to its span and verify it against the text.
 /// Returns the answer (sentences reference citation ids) and the citations.
 pub fn resolve(text: &str, segments: &[Segment], parsed: &[(String, Vec<u32>)]) -> (Answer, Vec<Citation>) {
-    let by_id: HashMap<u32, &Segment> = segments.iter().map(|s| (s.id, s)).collect();
+    let at: HashMap<u32, usize> = segments.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
     let mut citations = Vec::new();
     let mut sentences = Vec::new();
     for (claim, ids) in parsed {
         let mut cited = Vec::new();
         for &seg_id in ids {
             let id = u32::try_from(citations.len() + 1).unwrap_or(u32::MAX);
-            let citation = match by_id.get(&seg_id) {
-                Some(seg) => {
-                    let quote = seg.span.slice(text).unwrap_or_default().to_owned();
+            let citation = match at.get(&seg_id) {
+                Some(&i) => {
+                    // A heading or a long segment points at the sentence or clause that supports the claim.
+                    let (segment, span) = narrow::narrow(text, segments, i, claim);
+                    let page = segments.iter().find(|s| s.id == segment).map_or(0, |s| s.page);
+                    let quote = span.slice(text).unwrap_or_default().to_owned();
                     let mut c = Citation {
                         id,
-                        segment: seg_id,
-                        start: seg.span.start,
-                        end: seg.span.end,
-                        page: seg.page,
+                        segment,
+                        start: span.start,
+                        end: span.end,
+                        page,
                         quote,
                         valid: false,
                         support: 0.0,
@@ -208,6 +160,9 @@ pub fn verify(text: &str, claim: &str, c: &mut Citation) {
 }
 
 /// The document as the model sees it: each segment on its own line, followed by its marker.
+/// The answer's lines open with a marker, but the document's stay at the end: with markers
+/// opening the document's lines too, the 0.5B model wrote the first line's marker and copied
+/// the first segment whatever it was asked (measured on llama-server with the same model).
 pub fn numbered_text(text: &str, segments: &[Segment], labels: &[u32]) -> String {
     let mut out = String::with_capacity(text.len() + segments.len() * 8);
     let mut page = 0;
@@ -231,21 +186,6 @@ mod tests {
     use crate::domain::PageSpan;
 
     #[test]
-    fn a_refusal_written_as_a_claim_is_dropped_and_alone_stays_the_answer() {
-        let refusal = "The document does not say.";
-        let padded = vec![
-            ("The code is 4817.".to_owned(), vec![3]),
-            (refusal.to_owned(), vec![5]),
-            (refusal.to_owned(), vec![7]),
-        ];
-        assert_eq!(drop_refusal_claims(padded, refusal), vec![("The code is 4817.".to_owned(), vec![3])]);
-        let only = vec![(refusal.to_owned(), vec![5]), (refusal.to_owned(), vec![])];
-        assert_eq!(drop_refusal_claims(only, refusal), vec![(refusal.to_owned(), vec![])]);
-        let none = vec![("A claim.".to_owned(), vec![1])];
-        assert_eq!(drop_refusal_claims(none.clone(), refusal), none);
-    }
-
-    #[test]
     fn labels_are_distinct_and_not_in_counting_order() {
         for n in [1usize, 9, 23, 250, 4096] {
             let l = labels(n);
@@ -254,25 +194,6 @@ mod tests {
         }
         let l = labels(5);
         assert!(l.windows(2).any(|w| w[1] != w[0] + 1));
-    }
-
-    #[test]
-    fn answer_regex_accepts_cited_lines_and_rejects_uncited_ones() {
-        // The bounded repetitions make a large NFA for the regex crate; llguidance
-        // compiles it lazily by derivatives, so only this check needs the room.
-        let re = regex::RegexBuilder::new(&format!("^(?:{})$", answer_regex(&[1, 2, 3, 12], 3, None)))
-            .size_limit(1 << 30)
-            .build()
-            .unwrap();
-        assert!(re.is_match("Bitcoin is a peer-to-peer cash system. [S3]\n"));
-        assert!(re.is_match("One line here. [S2]\nAnother line here. [S12]\n"));
-        assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S4]\n"), "4 labels no segment");
-        assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S1][S3]\n"), "one citation a claim");
-        assert!(!re.is_match("Bitcoin is a peer-to-peer cash system.\n"));
-        assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S13]\n"));
-        assert!(!re.is_match("Padded      with spaces. [S1]\n"));
-        assert!(!re.is_match("Two sentences here. Then more. [S1]\n"), "one claim per line");
-        assert!(!re.is_match("No final stop here [S1]\n"));
     }
 
     #[test]

@@ -103,6 +103,11 @@ fn summarize_pipeline(suite: Suite, pipeline: EvalPipeline, mine: &[&Outcome]) -
             &answered.iter().map(|a| a.usage.prompt_tokens as f64).collect::<Vec<_>>(),
         ),
         mean_cost(
+            "cached prompt tokens",
+            "per answered item: prompt tokens whose prefill an earlier answer left in the cache",
+            &answered.iter().map(|a| a.usage.cached_tokens.unwrap_or(0) as f64).collect::<Vec<_>>(),
+        ),
+        mean_cost(
             "completion tokens",
             "per answered item",
             &answered.iter().map(|a| a.usage.completion_tokens as f64).collect::<Vec<_>>(),
@@ -146,10 +151,12 @@ fn summarize_pipeline(suite: Suite, pipeline: EvalPipeline, mine: &[&Outcome]) -
                     _ => 0.0,
                 })
                 .collect();
+            let unrepeated: Vec<bool> = answered.iter().map(|a| super::score::repeated_claims(a) == 0).collect();
             summary.metrics = vec![
                 validity,
                 rate("support rate", "citations whose span holds ≥25% of the claim's content words", &supported),
                 mean("coverage", "share of sections (pages, or tenths) with a valid citation, per document", &coverage),
+                rate("no repeated claim", "summaries in which no claim repeats another (≥80% same content words)", &unrepeated),
             ];
         }
     }

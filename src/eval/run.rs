@@ -87,6 +87,13 @@ pub struct EvalArgs {
     /// results.jsonl (an interrupted run, or a report after a change to the summary).
     #[arg(long, requires = "out")]
     pub report_only: bool,
+    /// Keep the model's cache of a document across the questions asked of it: each pipeline
+    /// answers all of one document's items in a row, so the first answer reads the document cold
+    /// and the later ones only their question (as a second question on the same document does
+    /// in `docent serve`). Cheaper long runs; the report counts the cached prompt tokens, and an
+    /// answer's cost is then no longer its own cold cost.
+    #[arg(long)]
+    pub keep_document_cache: bool,
     #[command(flatten)]
     pub serve: ServeArgs,
 }
@@ -200,9 +207,9 @@ pub async fn run(engine: &EngineArgs, args: EvalArgs) -> anyhow::Result<PathBuf>
     // Every answer is computed cold: with the prefix cache on, a pipeline asked after another on
     // the same document would reuse that one's prefill (same system prompt and segments), and its
     // cost would not compare.
-    settings.engine.prefix_cache = false;
+    settings.engine.prefix_cache = args.keep_document_cache;
     if let Some(baseline) = &mut settings.baseline {
-        baseline.prefix_cache = false;
+        baseline.prefix_cache = args.keep_document_cache;
     }
     let info = run_info(&settings, &args)?;
     fs_err::write(out.join("run.json"), serde_json::to_vec_pretty(&info)?)?;
@@ -218,7 +225,7 @@ pub async fn run(engine: &EngineArgs, args: EvalArgs) -> anyhow::Result<PathBuf>
     // Items on the same file share one stored document; a file docent cannot read is an error
     // line for each of its items, with the ingestion's code, and the run goes on.
     let mut stored: HashMap<String, Result<String, OutcomeError>> = HashMap::new();
-    for item in &items {
+    for (item, pipeline) in order(&items, &args.pipelines, args.keep_document_cache) {
         let key = source_key(&item.doc);
         if !stored.contains_key(&key) {
             stored.insert(key.clone(), ingest(&docent, &item.doc).await);
@@ -228,22 +235,42 @@ pub async fn run(engine: &EngineArgs, args: EvalArgs) -> anyhow::Result<PathBuf>
             Some(Err(e)) => Err(e.clone()),
             None => continue,
         };
-        for &pipeline in &args.pipelines {
-            bar.set_message(format!("{} · {}", item.id, pipeline.as_str()));
-            let outcome = match &doc {
-                Ok((doc_id, text)) => answer(&docent, item, doc_id, text, pipeline).await,
-                Err(e) => unanswered(item, pipeline, e.clone()),
-            };
-            serde_json::to_writer(&mut lines, &outcome)?;
-            lines.write_all(b"\n")?;
-            lines.flush()?;
-            outcomes.push(outcome);
-            bar.inc(1);
-        }
+        bar.set_message(format!("{} · {}", item.id, pipeline.as_str()));
+        let outcome = match &doc {
+            Ok((doc_id, text)) => answer(&docent, item, doc_id, text, pipeline).await,
+            Err(e) => unanswered(item, pipeline, e.clone()),
+        };
+        serde_json::to_writer(&mut lines, &outcome)?;
+        lines.write_all(b"\n")?;
+        lines.flush()?;
+        outcomes.push(outcome);
+        bar.inc(1);
     }
     bar.finish_with_message("done");
     write_report(&out, &info, &outcomes, chrono::Utc::now().to_rfc3339())?;
     Ok(out)
+}
+
+/// The (item, pipeline) pairs in the order they run: item by item, every pipeline on each; or,
+/// keeping a document's cache, document by document, each pipeline on all of its items in a row.
+fn order<'a>(items: &'a [Item], pipelines: &[EvalPipeline], by_document: bool) -> Vec<(&'a Item, EvalPipeline)> {
+    if !by_document {
+        return items.iter().flat_map(|item| pipelines.iter().map(move |p| (item, *p))).collect();
+    }
+    let mut documents: Vec<String> = Vec::new();
+    for item in items {
+        let key = source_key(&item.doc);
+        if !documents.contains(&key) {
+            documents.push(key);
+        }
+    }
+    let mut out = Vec::new();
+    for document in &documents {
+        for &pipeline in pipelines {
+            out.extend(items.iter().filter(|i| source_key(&i.doc) == *document).map(|i| (i, pipeline)));
+        }
+    }
+    out
 }
 
 fn write_report(out: &Path, info: &RunInfo, outcomes: &[Outcome], finished: String) -> anyhow::Result<()> {
@@ -353,9 +380,13 @@ fn run_info(settings: &Settings, args: &EvalArgs) -> anyhow::Result<RunInfo> {
         seed: args.seed,
         limit: args.limit,
         pipelines: args.pipelines.clone(),
-        decoding: "greedy (mistral.rs deterministic sampler), answers constrained to cite segments, \
-                   prefix cache off (every answer computed cold)"
-            .to_owned(),
+        decoding: if args.keep_document_cache {
+            "greedy, answers constrained to cite segments, document cache kept across the questions of \
+             one document (each pipeline's first answer on a document cold, the later ones reuse its prefill)"
+        } else {
+            "greedy, answers constrained to cite segments, prefix cache off (every answer computed cold)"
+        }
+        .to_owned(),
     })
 }
 
@@ -392,5 +423,40 @@ fn commit() -> String {
         }
         Some(head) => head,
         None => "unknown".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(doc: &str, n: usize) -> Item {
+        Item {
+            suite: Suite::Cuad,
+            id: format!("{doc}/{n}"),
+            doc: DocSource::File { path: PathBuf::from(doc) },
+            question: Some("q".into()),
+            gold: Gold::Summary,
+        }
+    }
+
+    #[test]
+    fn keeping_the_document_cache_runs_each_pipeline_on_one_documents_items_in_a_row() {
+        let items = [item("a", 1), item("b", 1), item("a", 2), item("b", 2)];
+        let pipelines = [EvalPipeline::Full, EvalPipeline::ChunkedSame];
+        let ids = |by_document| {
+            order(&items, &pipelines, by_document)
+                .into_iter()
+                .map(|(i, p)| format!("{} {}", i.id, p.as_str()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(false),
+            ["a/1 full", "a/1 chunked-same", "b/1 full", "b/1 chunked-same", "a/2 full", "a/2 chunked-same", "b/2 full", "b/2 chunked-same"]
+        );
+        assert_eq!(
+            ids(true),
+            ["a/1 full", "a/2 full", "a/1 chunked-same", "a/2 chunked-same", "b/1 full", "b/2 full", "b/1 chunked-same", "b/2 chunked-same"]
+        );
     }
 }

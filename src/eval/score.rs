@@ -100,6 +100,24 @@ pub fn score(gold: &Gold, a: &Analysis, text: &str, pages: &[PageSpan]) -> Score
     }
 }
 
+/// Claims of `a` that repeat an earlier one: at least 80% of their content words the same.
+pub fn repeated_claims(a: &Analysis) -> usize {
+    let mut seen: Vec<std::collections::HashSet<String>> = Vec::new();
+    let mut repeated = 0;
+    for s in &a.answer.sentences {
+        let words = crate::cite::support::content_words(&s.text);
+        let same = |w: &std::collections::HashSet<String>| {
+            let union = w.union(&words).count().max(1);
+            w.intersection(&words).count() * 5 >= union * 4
+        };
+        if seen.iter().any(same) {
+            repeated += 1;
+        }
+        seen.push(words);
+    }
+    repeated
+}
+
 /// The parts a summary's coverage counts: the pages, or for a one-page text its ten equal parts.
 pub fn sections(text: &str, pages: &[PageSpan]) -> Vec<Span> {
     if pages.len() > 1 {
@@ -228,6 +246,20 @@ mod tests {
             panic!()
         };
         assert!(!recalled && !cited_needle);
+    }
+
+    #[test]
+    fn a_summary_repeating_a_claim_is_counted() {
+        let mut a = analysis("x", &[]);
+        let line = |t: &str| AnswerSentence { text: t.into(), citations: vec![] };
+        a.answer.sentences = vec![
+            line("Texas law governs the agreement."),
+            line("Either party may end it."),
+            line("The agreement is governed by Texas law."),
+        ];
+        assert_eq!(repeated_claims(&a), 1);
+        a.answer.sentences.pop();
+        assert_eq!(repeated_claims(&a), 0);
     }
 
     #[test]

@@ -9,15 +9,16 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
+use super::answer;
 use super::prompt::{self, Step, REFUSAL};
 use super::{DocInput, Pipeline, PipelineOutput, TaskSpec};
-use crate::cite;
+use crate::cite::{self, Alphabet};
 use crate::domain::{
     Answer, AnswerSentence, Chunk, PipelineKind, Retrieval, RetrievalMethod, Segment, Span, Task, Timings, Usage,
 };
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::index::ChunkIndex;
-use crate::llm::{Engine, GenRequest};
+use crate::llm::{Engine, GenOutput, GenRequest};
 
 pub struct Chunked {
     engine: Arc<dyn Engine>,
@@ -44,6 +45,19 @@ struct Tally {
     calls: usize,
 }
 
+impl Tally {
+    fn add(&mut self, out: &GenOutput) {
+        self.usage.prompt_tokens += out.prompt_tokens;
+        if let Some(n) = out.cached_tokens {
+            *self.usage.cached_tokens.get_or_insert(0) += n;
+        }
+        self.usage.completion_tokens += out.completion_tokens;
+        self.prefill_ms += out.prefill_ms;
+        self.decode_ms += out.decode_ms;
+        self.calls += 1;
+    }
+}
+
 fn engine_failed(e: anyhow::Error) -> AppError {
     AppError::new(ErrorCode::EngineFailed, "the model failed to answer").with_cause(e)
 }
@@ -63,7 +77,7 @@ impl Chunked {
     }
 
     /// The request for `segments` of `text`, if its prompt fits the budget.
-    async fn fitting(&self, text: &str, segments: &[Segment], step: Step<'_>) -> AppResult<Option<GenRequest>> {
+    async fn fitting(&self, text: &str, segments: &[Segment], step: &Step<'_>) -> AppResult<Option<GenRequest>> {
         let labels = cite::labels(segments.len());
         let request =
             prompt::request(&cite::numbered_text(text, segments, &labels), &labels, step, self.max_answer_tokens);
@@ -76,23 +90,15 @@ impl Chunked {
     async fn ask(
         &self,
         request: GenRequest,
-        segments: &[Segment],
+        (text, segments): (&str, &[Segment]),
+        step: &Step<'_>,
         tally: &mut Tally,
     ) -> AppResult<Vec<(String, Vec<u32>)>> {
         let labels = cite::labels(segments.len());
+        let alphabet = Alphabet::of(&[request.user.as_str()]);
         let out = self.engine.generate(request).await.map_err(engine_failed)?;
-        tally.usage.prompt_tokens += out.prompt_tokens;
-        if let Some(n) = out.cached_tokens {
-            *tally.usage.cached_tokens.get_or_insert(0) += n;
-        }
-        tally.usage.completion_tokens += out.completion_tokens;
-        tally.prefill_ms += out.prefill_ms;
-        tally.decode_ms += out.decode_ms;
-        tally.calls += 1;
-        Ok(cite::drop_refusal_claims(
-            cite::labels_to_segments(cite::parse_answer(&out.text), &labels, segments),
-            REFUSAL,
-        ))
+        tally.add(&out);
+        Ok(answer::claims(&out.text, &labels, segments, text, step, &alphabet))
     }
 
     async fn question(
@@ -115,7 +121,7 @@ impl Chunked {
         for hit in hits {
             chosen.push(hit.chunk);
             let segments = segments_in(&all, &chosen);
-            match self.fitting(doc.text, &segments, Step::Excerpts(task)).await? {
+            match self.fitting(doc.text, &segments, &Step::Excerpts(task)).await? {
                 Some(r) => request = Some((r, segments)),
                 None => {
                     chosen.pop();
@@ -125,7 +131,7 @@ impl Chunked {
         chosen.sort_by_key(|c| c.span.start);
         let parsed = match request {
             Some((request, segments)) => {
-                let parsed = self.ask(request, &segments, tally).await?;
+                let parsed = self.ask(request, (doc.text, &segments), &Step::Excerpts(task), tally).await?;
                 (parsed, segments)
             }
             // Nothing matched the question: no excerpt to read, so nothing to cite.
@@ -156,7 +162,7 @@ impl Chunked {
                     .into_iter()
                     .filter(|s| s.span.start >= used_to)
                     .collect();
-                if self.fitting(doc.text, &fresh, Step::Excerpts(task)).await?.is_none() {
+                if self.fitting(doc.text, &fresh, &Step::Excerpts(task)).await?.is_none() {
                     break;
                 }
                 best = Some((j, fresh));
@@ -176,17 +182,18 @@ impl Chunked {
         }
         if windows.len() <= 1 {
             let segments = windows.pop().unwrap_or_default();
-            let Some(request) = self.fitting(doc.text, &segments, Step::Task(task)).await? else {
+            let Some(request) = self.fitting(doc.text, &segments, &Step::Task(task)).await? else {
                 return Err(AppError::new(ErrorCode::EngineFailed, "no part of the document fits the model's context"));
             };
-            let parsed = self.ask(request, &segments, tally).await?;
+            let parsed = self.ask(request, (doc.text, &segments), &Step::Task(task), tally).await?;
             return Ok(Answered { parsed, segments, chunks: chunk_ids });
         }
 
         let mut claims: Vec<Claim> = Vec::new();
         for segments in &windows {
-            let Some(request) = self.fitting(doc.text, segments, Step::Excerpts(task)).await? else { continue };
-            for (text, ids) in self.ask(request, segments, tally).await? {
+            let step = Step::Excerpts(task);
+            let Some(request) = self.fitting(doc.text, segments, &step).await? else { continue };
+            for (text, ids) in self.ask(request, (doc.text, segments), &step, tally).await? {
                 if let Some(seg) = ids.first().and_then(|id| segments.iter().find(|s| s.id == *id)) {
                     claims.push(Claim { text, source: seg.id, page: seg.page });
                 }
@@ -195,8 +202,8 @@ impl Chunked {
         // Reduce until one call holds every claim.
         loop {
             let (text, segments) = claim_text(&claims);
-            if let Some(request) = self.fitting(&text, &segments, Step::Claims).await? {
-                let parsed = self.ask(request, &segments, tally).await?;
+            if let Some(request) = self.fitting(&text, &segments, &Step::Claims).await? {
+                let parsed = self.ask(request, (&text, &segments), &Step::Claims, tally).await?;
                 let by_claim = |id: u32| claim_at(&claims, id).map(|c| c.source);
                 let parsed = parsed
                     .into_iter()
@@ -211,8 +218,8 @@ impl Chunked {
             let mut next = Vec::new();
             for group in claims.chunks(half.max(1)) {
                 let (text, segments) = claim_text(group);
-                let Some(request) = self.fitting(&text, &segments, Step::Claims).await? else { continue };
-                for (t, ids) in self.ask(request, &segments, tally).await? {
+                let Some(request) = self.fitting(&text, &segments, &Step::Claims).await? else { continue };
+                for (t, ids) in self.ask(request, (&text, &segments), &Step::Claims, tally).await? {
                     if let Some(c) = ids.first().and_then(|id| claim_at(group, *id)) {
                         next.push(Claim { text: t, source: c.source, page: c.page });
                     }
@@ -227,7 +234,7 @@ impl Chunked {
 
     /// The leading segments of an oversized chunk that fit one call.
     async fn trim_to_fit(&self, text: &str, mut segments: Vec<Segment>, task: &TaskSpec) -> AppResult<Vec<Segment>> {
-        while segments.len() > 1 && self.fitting(text, &segments, Step::Excerpts(task)).await?.is_none() {
+        while segments.len() > 1 && self.fitting(text, &segments, &Step::Excerpts(task)).await?.is_none() {
             segments.truncate(segments.len() / 2);
         }
         Ok(segments)

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
+use super::answer;
 use super::prompt::{self, Step};
 use super::{DocInput, Pipeline, PipelineOutput, TaskSpec};
 use crate::cite;
@@ -36,7 +37,8 @@ impl Pipeline for FullContext {
         let segments = cite::segment(doc.text, doc.pages);
         let labels = cite::labels(segments.len());
         let numbered = cite::numbered_text(doc.text, &segments, &labels);
-        let request = prompt::request(&numbered, &labels, Step::Task(task), self.max_answer_tokens);
+        let step = Step::Task(task);
+        let request = prompt::request(&numbered, &labels, &step, self.max_answer_tokens);
 
         let prompt_tokens = self.engine.count_prompt_tokens(&request).await.map_err(|e| {
             AppError::new(ErrorCode::EngineFailed, "the model could not tokenize the prompt").with_cause(e)
@@ -60,10 +62,7 @@ impl Pipeline for FullContext {
             .await
             .map_err(|e| AppError::new(ErrorCode::EngineFailed, "the model failed to answer").with_cause(e))?;
         tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
-        let parsed = cite::drop_refusal_claims(
-            cite::labels_to_segments(cite::parse_answer(&out.text), &labels, &segments),
-            prompt::REFUSAL,
-        );
+        let parsed = answer::claims(&out.text, &labels, &segments, doc.text, &step, &step.alphabet(&numbered));
         if parsed.is_empty() {
             return Err(AppError::new(ErrorCode::EngineFailed, "the model returned an empty answer"));
         }

@@ -2,6 +2,7 @@
 //! Every pipeline returns the same `PipelineOutput`, so views and comparisons
 //! treat them alike.
 
+mod answer;
 pub mod chunk;
 mod chunked;
 mod full;

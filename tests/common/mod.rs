@@ -206,15 +206,25 @@ impl Engine for ScriptedEngine {
     async fn generate(&self, req: GenRequest) -> anyhow::Result<GenOutput> {
         tokio::time::sleep(self.delay).await;
         let mut text = String::new();
-        // Document lines end with their marker: "sentence text [S4111]".
-        let lines: Vec<&str> = req.user.lines().filter(|l| l.ends_with(']') && l.contains(" [S")).collect();
-        for line in lines.iter().take(2) {
-            text.push_str(line);
-            text.push('\n');
+        // Document lines end with their marker: "sentence text [S4111]"; answer lines start with
+        // it: "[S4111] sentence text".
+        let mut lines: Vec<(&str, &str)> =
+            req.user.lines().filter(|l| l.ends_with(']') && l.contains(" [S")).filter_map(|l| l.rsplit_once(' ')).collect();
+        // Asked a question, it points first at the lines sharing most words with it, as a model
+        // that finds its evidence would.
+        if let Some(q) = req.user.lines().find_map(|l| l.strip_prefix("Question: ")) {
+            let words = |t: &str| -> std::collections::HashSet<String> {
+                t.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() > 3).map(str::to_lowercase).collect()
+            };
+            let asked = words(q);
+            lines.sort_by_key(|(sentence, _)| std::cmp::Reverse(words(sentence).intersection(&asked).count()));
+        }
+        for (sentence, marker) in lines.iter().take(2) {
+            text.push_str(&format!("{marker} {sentence}\n"));
         }
         // One claim citing an unrelated segment: verification must flag it.
-        let first_marker = lines.first().and_then(|l| l.rsplit_once(' ')).map_or("[S0]", |(_, m)| m);
-        text.push_str(&format!("Quantum chromodynamics governs hadron spectra. {first_marker}\n"));
+        let first_marker = lines.first().map_or("[S0]", |(_, m)| m);
+        text.push_str(&format!("{first_marker} Quantum chromodynamics governs hadron spectra.\n"));
         Ok(GenOutput { prompt_tokens: 10, completion_tokens: 5, text, ..GenOutput::default() })
     }
 }

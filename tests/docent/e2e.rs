@@ -73,11 +73,15 @@ async fn real_model_summarizes_a_real_pdf_with_verified_citations_that_survive_a
     let listed = get_json(&s, &format!("/api/v1/documents/{id}/analyses")).await;
     assert_eq!(listed.as_array().unwrap().len(), 2);
 
-    // The analysis page marks every cited span.
+    // The analysis page marks every cited span, and sets apart each line whose citation failed.
     let html = get_html(&s, &format!("/analyses/{}", a["id"].as_str().unwrap())).await;
     for c in cites.iter().filter(|c| c["end"].as_u64() > c["start"].as_u64()) {
         assert!(html.contains(&format!("id=\"span-{}-{}\"", c["start"], c["end"])));
     }
+    eprintln!("{} lines set apart as unverified", check_unverified_lines(&html, &a));
+    // No claim repeats another: the guards drop a repeat before it is shown.
+    let analysis: docent::domain::Analysis = serde_json::from_value(a.clone()).unwrap();
+    assert_eq!(docent::eval::score::repeated_claims(&analysis), 0, "{a}");
     s.stop().await;
 
     let s = TestServer::start(&settings, engine).await;
@@ -148,5 +152,94 @@ async fn real_models_compare_the_full_context_and_chunked_answers_with_verified_
     let html = get_html(&s, &format!("/comparisons/{}", c["id"].as_str().unwrap())).await;
     assert!(html.contains("id=\"side-full\"") && html.contains("id=\"side-chunked\""));
     assert!(html.contains("BM25 top-k retrieval"));
+    s.stop().await;
+}
+
+/// HTML as tera escapes a sentence's text.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;").replace('/', "&#x2F;")
+}
+
+/// Each answer line of `html` whose citation failed verification is set apart as a whole line
+/// (class `unverified`, labelled), and no verified line is. Returns how many were set apart.
+fn check_unverified_lines(html: &str, analysis: &Value) -> usize {
+    let cites = analysis["citations"].as_array().unwrap();
+    let valid = |id: &Value| cites.iter().any(|c| &c["id"] == id && c["valid"] == true);
+    let mut set_apart = 0;
+    for s in analysis["answer"]["sentences"].as_array().unwrap() {
+        let text = escaped(s["text"].as_str().unwrap());
+        let failed = s["citations"].as_array().unwrap().iter().any(|id| !valid(id));
+        let apart = format!("<li class=\"sentence unverified\"><span class=\"unverified-note\">Not verified:</span> {text}");
+        let plain = format!("<li class=\"sentence\">{text}");
+        if failed {
+            assert!(html.contains(&apart), "a line with a failed citation is not set apart: {text}\n{html}");
+            set_apart += 1;
+        } else {
+            assert!(html.contains(&plain), "a verified line is not shown plainly: {text}\n{html}");
+        }
+    }
+    set_apart
+}
+
+#[actix_web::test]
+async fn an_answer_line_whose_citation_fails_is_set_apart_on_the_page_as_a_whole_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path());
+    // The scripted engine restates two segments and adds one claim its segment does not support.
+    let s = TestServer::start(&settings, std::sync::Arc::new(crate::common::ScriptedEngine::new(100_000))).await;
+    let resp = upload(&s, DOC, read_corpus(DOC)).await;
+    let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let a: Value = analyze(&s, &id, json!({"task": "summary"})).await.json().await.unwrap();
+    let html = get_html(&s, &format!("/analyses/{}", a["id"].as_str().unwrap())).await;
+    assert_eq!(check_unverified_lines(&html, &a), 1, "{a}");
+    assert!(html.contains("Not verified:</span> Quantum chromodynamics governs hadron spectra."), "{html}");
+    s.stop().await;
+}
+
+/// A short CUAD contract of the evaluation set (CC BY 4.0; corpora/SOURCES.md).
+const CONTRACT: &str = "eval/cuad/lejuholdingsltd_20140121_drs__on_f_1__ex_10_26_8473102_ex_10_26_content_license_.txt";
+/// Its governing-law clause, as CUAD's gold gives it.
+const GOVERNING_LAW: &str =
+    "This Termination Agreement shall be governed by the laws of the PRC, without regard to conflicts of law principles.";
+
+// The goal of issue 21, not yet met, so ignored (run it with --ignored): the 0.5B model points at
+// the governing-law clause's marker, then writes the sentence that follows the clause in the
+// document (the counterparts clause), which the cited clause does not support, so the answer is
+// declined. Measured on llama-server with the same model and prompt (docs/eval-issue21/README.md,
+// "Why present clauses are declined"): with the marker after each segment it cites the clause and
+// copies the next sentence; with the marker before, before and after, or inside each segment, and
+// with the claim forced to open with the segment's first word, it cites or copies the counterparts
+// clause. Un-ignore it when an answer protocol makes the claim come from the cited segment.
+#[actix_web::test]
+#[ignore = "issue 21 open: the 0.5B model cites the governing-law clause but copies the sentence after it, so the answer is declined"]
+async fn real_model_points_at_the_clause_before_it_answers_and_declines_what_the_contract_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings(dir.path());
+    settings.engine.model = default_model();
+    let engine = docent::load_engine(&settings).await.expect("the default model loads");
+    let s = TestServer::start(&settings, engine).await;
+    let resp = upload(&s, "leju_termination.txt", read_corpus(CONTRACT)).await;
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let text = text_of(&s, &id).await;
+    let clause_at = text.find(GOVERNING_LAW).expect("the clause is in the text");
+    let clause = clause_at..clause_at + GOVERNING_LAW.len();
+
+    // Present: the answer is not the refusal, and its citation is verified and lies in the clause.
+    let q = "Which state's or country's law governs this agreement?";
+    let a: Value = analyze(&s, &id, json!({"task": "question", "question": q})).await.json().await.unwrap();
+    eprintln!("governing law: {}", serde_json::to_string_pretty(&a["answer"]).unwrap());
+    assert_ne!(a["answer"]["text"], docent::pipeline::REFUSAL, "{a}");
+    let cite = &a["citations"][0];
+    assert_eq!(cite["valid"], true, "{a}");
+    let (start, end) = (cite["start"].as_u64().unwrap() as usize, cite["end"].as_u64().unwrap() as usize);
+    assert!(start < clause.end && clause.start < end, "cites {start}..{end}, the clause is {clause:?}: {a}");
+
+    // Absent (CUAD marks no non-compete clause): the refusal, with no citation.
+    let q = "Does this agreement restrict a party from competing with the other?";
+    let a: Value = analyze(&s, &id, json!({"task": "question", "question": q})).await.json().await.unwrap();
+    eprintln!("non-compete: {}", serde_json::to_string_pretty(&a["answer"]).unwrap());
+    assert_eq!(a["answer"]["text"], docent::pipeline::REFUSAL, "{a}");
+    assert!(a["citations"].as_array().unwrap().is_empty(), "{a}");
     s.stop().await;
 }

@@ -115,7 +115,11 @@ async fn two_docent_instances_share_a_llama_cpp_server_and_verify_its_constraine
         tokio::join!(upload_to(&a, "bitcoin_intro.txt"), upload_to(&b, "cuad_limeenergy_termination.txt"));
     let (ra, rb) = tokio::join!(
         analyze(&a, &doc_a, json!({"task": "summary"})),
-        analyze(&b, &doc_b, json!({"task": "question", "question": "When may a party terminate the agreement?"}))
+        // A summary, not a question: a question may now rightly be declined (issue 21: the
+        // refusal is decided from the first line's evidence, and on this contract the 0.5B
+        // model's one-line answer to "When may a party terminate the agreement?" is), and a
+        // refusal has no claim whose marker this test could check.
+        analyze(&b, &doc_b, json!({"task": "summary"}))
     );
     for (resp, name) in [(ra, "bitcoin_intro.txt"), (rb, "cuad_limeenergy_termination.txt")] {
         let status = resp.status();

@@ -1,0 +1,203 @@
+//! Guards against degenerate lines a small model writes even in the constrained format: a
+//! claim it already made, a line that restates the prompt (its format example, the
+//! instruction's words, the refusal) instead of the document, a label echoed from the
+//! instruction ("Main points: …"), and characters no script of the document uses.
+
+use std::collections::HashSet;
+
+use super::format::Alphabet;
+use super::support::content_words;
+use crate::domain::Segment;
+
+/// What the model was told, so that a line repeating it rather than the document is found.
+pub struct Echoes {
+    /// Content words of the system prompt's example and the task's instruction.
+    words: HashSet<String>,
+    refusal: Option<String>,
+}
+
+impl Echoes {
+    /// `prompt_texts`: the format example and the instruction (not the question: an answer
+    /// rightly repeats its words).
+    pub fn new(prompt_texts: &[&str], refusal: Option<&str>) -> Self {
+        Self { words: prompt_texts.iter().flat_map(|t| content_words(t)).collect(), refusal: refusal.map(str::to_owned) }
+    }
+
+    /// Whether `claim` says what the prompt says rather than what its cited `span` says: at
+    /// least two of its content words, and at least 40% of them, come from the prompt and not
+    /// from the span. ("The agreement starts on May 20, 1992, and lasts two years", from an
+    /// example "…starts on 1 May 2020 and lasts two years", against a span that neither starts
+    /// nor lasts anything.)
+    fn echoes_prompt(&self, claim: &str, span: &str) -> bool {
+        let claim_words = content_words(claim);
+        let span_words = content_words(span);
+        let echoed = claim_words.iter().filter(|w| self.words.contains(*w) && !span_words.contains(*w)).count();
+        echoed >= 2 && echoed * 5 >= claim_words.len() * 2
+    }
+}
+
+/// Whether `claim` is the refusal, or a sentence built around it ("The document does not say
+/// anything about the term."), which is no claim about the document whatever it cites.
+pub fn is_refusal_like(claim: &str, refusal: &str) -> bool {
+    let norm = |s: &str| {
+        s.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
+    };
+    let (claim, refusal) = (norm(claim), norm(refusal));
+    let core = refusal.strip_prefix("the document ").unwrap_or(&refusal);
+    !refusal.is_empty() && (claim.starts_with(&refusal) || claim.contains(core))
+}
+
+/// A claim without a leading label the instruction used ("Main points:", "Conclusion:",
+/// "Purpose:"): the label is the prompt's word, not the document's.
+pub fn strip_label(claim: &str, echoes: &Echoes) -> String {
+    if let Some((head, rest)) = claim.split_once(':') {
+        let words: Vec<&str> = head.split_whitespace().collect();
+        let labelled = !words.is_empty()
+            && words.len() <= 3
+            && content_words(head).iter().all(|w| echoes.words.contains(w) || LABELS.contains(&w.as_str()));
+        if labelled && rest.trim().chars().next().is_some_and(char::is_alphanumeric) {
+            return rest.trim().to_owned();
+        }
+    }
+    claim.to_owned()
+}
+
+/// Labels a small model puts before a summary's lines, stemmed as `content_words` stems them.
+const LABELS: &[&str] = &["summary", "purpose", "main", "point", "conclusion", "answer", "claim", "evidence", "note"];
+
+/// Why a line was dropped, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    Repeated,
+    EchoesPrompt,
+    Refusal,
+    ForeignCharacters,
+}
+
+/// Keep the lines that are claims about the document: labels stripped; repeated claims,
+/// prompt echoes, refusals written as claims and lines with characters outside `alphabet`
+/// dropped. Each line's first cited segment is the span it is checked against. Returns the
+/// kept lines and what was dropped.
+pub fn guard(
+    parsed: Vec<(String, Vec<u32>)>,
+    text: &str,
+    segments: &[Segment],
+    echoes: &Echoes,
+    alphabet: &Alphabet,
+) -> (Vec<(String, Vec<u32>)>, Vec<Dropped>) {
+    let mut kept: Vec<(String, Vec<u32>)> = Vec::new();
+    let mut seen: Vec<HashSet<String>> = Vec::new();
+    let mut dropped = Vec::new();
+    for (claim, ids) in parsed {
+        let claim = strip_label(&claim, echoes);
+        let span = ids
+            .first()
+            .and_then(|id| segments.iter().find(|s| s.id == *id))
+            .and_then(|s| s.span.slice(text))
+            .unwrap_or_default();
+        let words = content_words(&claim);
+        let verdict = if echoes.refusal.as_deref().is_some_and(|r| is_refusal_like(&claim, r)) {
+            Some(Dropped::Refusal)
+        } else if !claim.chars().filter(|c| !c.is_whitespace()).all(|c| alphabet.allows(c)) {
+            Some(Dropped::ForeignCharacters)
+        } else if seen.iter().any(|s| jaccard(s, &words) >= 0.8) {
+            Some(Dropped::Repeated)
+        } else if echoes.echoes_prompt(&claim, span) {
+            Some(Dropped::EchoesPrompt)
+        } else {
+            None
+        };
+        match verdict {
+            Some(why) => dropped.push(why),
+            None => {
+                seen.push(words);
+                kept.push((claim, ids));
+            }
+        }
+    }
+    (kept, dropped)
+}
+
+/// Shared content words over all content words; two empty sets are the same claim.
+fn jaccard(a: &HashSet<String>, b: &HashSet<String>) -> f32 {
+    let union = a.union(b).count();
+    if union == 0 {
+        return 1.0;
+    }
+    a.intersection(b).count() as f32 / union as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PageSpan;
+
+    const REFUSAL: &str = "The document does not say.";
+    const TEXT: &str = "This Agreement is effective May 20, 1992 between the parties. \
+                        It is governed by the laws of the State of Kentucky. \
+                        Either party may terminate it on sixty (60) days notice.";
+
+    fn segments() -> Vec<Segment> {
+        crate::cite::segment(TEXT, &[PageSpan { number: 1, start: 0, end: TEXT.len() }])
+    }
+
+    fn echoes() -> Echoes {
+        Echoes::new(
+            &[
+                "The agreement starts on 1 May 2020 and lasts two years.",
+                "Summarize the document in three to five lines: its purpose, its main points and its conclusion.",
+            ],
+            Some(REFUSAL),
+        )
+    }
+
+    fn run(lines: &[(&str, u32)]) -> (Vec<String>, Vec<Dropped>) {
+        let parsed = lines.iter().map(|(c, id)| ((*c).to_owned(), vec![*id])).collect();
+        let (kept, dropped) = guard(parsed, TEXT, &segments(), &echoes(), &Alphabet::of(&[TEXT, ":"]));
+        (kept.into_iter().map(|(c, _)| c).collect(), dropped)
+    }
+
+    #[test]
+    fn a_copy_of_the_format_example_is_dropped_but_a_claim_from_the_span_is_kept() {
+        let (kept, dropped) = run(&[
+            ("The agreement starts on May 20, 1992, and lasts two years.", 1),
+            ("The agreement is effective May 20, 1992.", 1),
+        ]);
+        assert_eq!(kept, vec!["The agreement is effective May 20, 1992."]);
+        assert_eq!(dropped, vec![Dropped::EchoesPrompt]);
+    }
+
+    #[test]
+    fn repeated_claims_and_refusals_written_as_claims_are_dropped() {
+        let (kept, dropped) = run(&[
+            ("The laws of Kentucky govern it.", 2),
+            ("The document does not say.", 3),
+            ("It is governed by the laws of Kentucky.", 2),
+            ("The laws of Kentucky govern it.", 2),
+            ("The document does not say anything about notice.", 3),
+        ]);
+        assert_eq!(kept, vec!["The laws of Kentucky govern it."]);
+        assert_eq!(dropped, vec![Dropped::Refusal, Dropped::Repeated, Dropped::Repeated, Dropped::Refusal]);
+    }
+
+    #[test]
+    fn labels_from_the_instruction_are_stripped_and_foreign_characters_dropped() {
+        let (kept, dropped) = run(&[
+            ("Main points: Either party may terminate it on sixty days notice.", 3),
+            ("Conclusion: It is governed by Kentucky law all&bbsp;in比例.", 2),
+            ("Kentucky: its laws govern the agreement.", 2),
+        ]);
+        assert_eq!(
+            kept,
+            vec!["Either party may terminate it on sixty days notice.", "Kentucky: its laws govern the agreement."]
+        );
+        assert_eq!(dropped, vec![Dropped::ForeignCharacters]);
+    }
+
+    #[test]
+    fn a_line_of_the_instructions_words_is_dropped() {
+        let (kept, dropped) = run(&[("Summarize the main points in three to five lines.", 1)]);
+        assert!(kept.is_empty());
+        assert_eq!(dropped, vec![Dropped::EchoesPrompt]);
+    }
+}

@@ -1,0 +1,136 @@
+//! Narrower citations: a claim that cites a heading points at the sentence under it that
+//! supports it, and a claim that cites a long segment points at the clause of it that does.
+//! The narrowed span is checked by the same rules as any other, so it is kept only when it
+//! supports the claim on its own.
+
+use super::support::{support, MIN_SUPPORT};
+use crate::domain::{Segment, Span};
+
+/// Segments longer than this are looked into for the clause that supports the claim.
+const LONG_SEGMENT_BYTES: usize = 200;
+/// A clause or line shorter than this is never a citation of its own.
+const MIN_PIECE_BYTES: usize = 24;
+/// How many segments after a heading may hold its supporting sentence.
+const HEADING_REACH: usize = 6;
+
+/// Whether a segment reads as a heading: short and without a sentence's end, or short and
+/// mostly capitals ("ARTICLE V TERM OF AGREEMENT").
+pub fn is_heading(text: &str) -> bool {
+    let t = text.trim();
+    let letters: Vec<char> = t.chars().filter(|c| c.is_alphabetic()).collect();
+    if letters.is_empty() {
+        return false;
+    }
+    let upper = letters.iter().filter(|c| c.is_uppercase()).count();
+    let unended = !t.ends_with(['.', '!', '?', ';', ':', ',', '。']);
+    (t.len() <= 80 && unended) || (t.len() <= 120 && upper * 10 >= letters.len() * 7)
+}
+
+/// The span a claim citing `segments[at]` should point at, and the segment it lies in: the
+/// cited one, the best-supporting sentence after it when it is a heading, or the clause of it
+/// that alone supports the claim as well as the whole.
+pub fn narrow(text: &str, segments: &[Segment], at: usize, claim: &str) -> (u32, Span) {
+    let Some(seg) = segments.get(at) else { return (0, Span { start: 0, end: 0 }) };
+    let body = seg.span.slice(text).unwrap_or_default();
+    let whole = support(claim, body);
+    let seg = if is_heading(body) { under_heading(text, segments, at, claim, whole).unwrap_or(seg) } else { seg };
+    let body = seg.span.slice(text).unwrap_or_default();
+    let whole = support(claim, body);
+    if seg.span.len() <= LONG_SEGMENT_BYTES || whole < MIN_SUPPORT {
+        return (seg.id, seg.span);
+    }
+    let best = pieces(text, seg.span)
+        .into_iter()
+        .filter(|p| p.len() >= MIN_PIECE_BYTES && p.len() < seg.span.len())
+        .map(|p| (support(claim, p.slice(text).unwrap_or_default()), p))
+        .filter(|(s, _)| *s >= MIN_SUPPORT && *s >= whole * 0.9)
+        .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.len().cmp(&a.1.len())));
+    (seg.id, best.map_or(seg.span, |(_, p)| p))
+}
+
+/// The sentence after the heading `segments[at]` (before the next heading) that supports the
+/// claim best, if it supports it at least as the minimum and better than the heading.
+fn under_heading<'a>(text: &str, segments: &'a [Segment], at: usize, claim: &str, heading: f32) -> Option<&'a Segment> {
+    segments
+        .iter()
+        .skip(at + 1)
+        .take(HEADING_REACH)
+        .take_while(|s| !is_heading(s.span.slice(text).unwrap_or_default()))
+        .map(|s| (support(claim, s.span.slice(text).unwrap_or_default()), s))
+        .filter(|(s, _)| *s >= MIN_SUPPORT && *s > heading)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, s)| s)
+}
+
+/// The clauses of `span`: its lines, and its parts between semicolons, trimmed.
+fn pieces(text: &str, span: Span) -> Vec<Span> {
+    let Some(body) = span.slice(text) else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in body.char_indices() {
+        if c == '\n' || c == ';' {
+            let end = if c == ';' { i + 1 } else { i };
+            out.extend(trimmed(body, start, end).map(|(s, e)| Span { start: span.start + s, end: span.start + e }));
+            start = i + c.len_utf8();
+        }
+    }
+    out.extend(trimmed(body, start, body.len()).map(|(s, e)| Span { start: span.start + s, end: span.start + e }));
+    out
+}
+
+fn trimmed(body: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let piece = body.get(start..end)?;
+    let lead = piece.len() - piece.trim_start().len();
+    let len = piece.trim().len();
+    (len > 0).then_some((start + lead, start + lead + len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PageSpan;
+
+    fn segs(text: &str) -> Vec<Segment> {
+        crate::cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }])
+    }
+
+    #[test]
+    fn a_claim_citing_a_heading_points_at_the_sentence_that_supports_it() {
+        let text = "ARTICLE V TERM OF AGREEMENT\n\nThis Agreement shall continue month to month until \
+                    terminated by either party. Either party may terminate it on sixty (60) days notice.\n\n\
+                    ARTICLE VI PAYMENT\n\nFees are due monthly.";
+        let s = segs(text);
+        assert!(is_heading(s[0].span.slice(text).unwrap()));
+        let (id, span) = narrow(text, &s, 0, "The agreement continues month to month until terminated.");
+        assert_eq!(id, s[1].id);
+        assert!(span.slice(text).unwrap().starts_with("This Agreement shall continue month to month"));
+        // Nothing under the heading supports the claim: the heading stays.
+        let (id, _) = narrow(text, &s, 0, "Fees are due.");
+        assert_eq!(id, s[0].id, "the next heading bounds the search");
+    }
+
+    #[test]
+    fn a_claim_citing_a_long_segment_points_at_its_supporting_clause() {
+        let text = "The Distributor shall purchase the products exclusively from the Company during the term; \
+                    the Company shall deliver them within thirty days of each order placed by the Distributor; \
+                    this Agreement is governed by the laws of the State of New York without regard to conflicts.";
+        let s = segs(text);
+        assert_eq!(s.len(), 1);
+        let claim = "The agreement is governed by the laws of New York.";
+        let (_, span) = narrow(text, &s, 0, claim);
+        let quote = span.slice(text).unwrap();
+        assert!(quote.starts_with("this Agreement is governed"), "{quote}");
+        assert!(support(claim, quote) >= MIN_SUPPORT);
+        // A claim that draws on the whole segment keeps the whole.
+        let (_, span) = narrow(text, &s, 0, "The distributor buys exclusively and the company delivers within thirty days.");
+        assert_eq!(span, s[0].span);
+    }
+
+    #[test]
+    fn ordinary_sentences_are_not_headings() {
+        assert!(!is_heading("Either party may terminate this Agreement on notice."));
+        assert!(is_heading("5. Term and Termination"));
+        assert!(is_heading("GOVERNING LAW."));
+        assert!(!is_heading("12345 6789"));
+    }
+}
