@@ -154,7 +154,7 @@ pub fn engine_settings(args: &GpuBenchArgs, tensor_parallel: usize) -> anyhow::R
         if args.concurrent > 0 { sequences * (shape.max_positions + 128) } else { longest + args.decode_tokens + 128 };
     // The interleaving scenario holds the short prompt, its answer and the longest prompt at once.
     let needed = if args.interleave_short > 0 {
-        needed.max(longest + args.interleave_short + args.interleave_answer.max(longest / 1024 + 512) + 256)
+        needed.max(longest + args.interleave_short + interleave::overlap_answer(args.interleave_answer, longest) + 256)
     } else {
         needed
     };

@@ -35,6 +35,12 @@ pub struct Interleave {
 /// Tokens the long request decodes: its first token is what is timed.
 const LONG_ANSWER: usize = 4;
 
+/// Tokens the short answer decodes beside the long prompt: enough to go on decoding through the
+/// long prefill even at one token per prefill step.
+pub fn overlap_answer(short_answer: usize, long_tokens: usize) -> usize {
+    short_answer.max(long_tokens / 1024 + 512)
+}
+
 /// Runs the scenario. `step_tokens` is the engine's interleaving setting; the second run sets no
 /// limit and the setting is put back afterwards.
 pub async fn run(
@@ -46,10 +52,9 @@ pub async fn run(
 ) -> Interleave {
     let (short_tokens, long_tokens) = (short.len(), long.len());
     let short_alone = engine.timed_stream(short.clone(), short_answer).await.map_err(|e| format!("{e:#}"));
-    // The long prompt is sent once the short one decodes; the short answer is long enough to go on
-    // decoding through the long prefill even at one token per prefill step.
+    // The long prompt is sent once the short one decodes.
     let wait = short_alone.as_ref().ok().and_then(|a| a.0.first()).map_or(1.0, |first| first * 2.0 + 0.5);
-    let overlap_answer = short_answer.max(long_tokens / 1024 + 512);
+    let overlap_answer = overlap_answer(short_answer, long_tokens);
     let mut together = Vec::new();
     for steps in [step_tokens, usize::MAX] {
         mistralrs::set_prefill_step_tokens(steps);
