@@ -105,6 +105,13 @@ pub fn answer_regex(labels: &[u32], max_sentences: usize, refusal: Option<&str>)
     answer_regex_in(labels, max_sentences, refusal, &Alphabet::any())
 }
 
+/// One marker of an existing segment (`labels`) and nothing else: the evidence a question's
+/// answer commits to before any claim is written.
+pub fn marker_regex(labels: &[u32]) -> String {
+    let alternatives: Vec<String> = labels.iter().map(u32::to_string).collect();
+    format!("\\[S(?:{})\\]", alternatives.join("|"))
+}
+
 /// `answer_regex` with claims drawn from `alphabet`.
 pub fn answer_regex_in(labels: &[u32], max_sentences: usize, refusal: Option<&str>, alphabet: &Alphabet) -> String {
     let alternatives: Vec<String> = labels.iter().map(u32::to_string).collect();

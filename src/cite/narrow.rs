@@ -13,8 +13,9 @@ const MIN_PIECE_BYTES: usize = 24;
 /// How many segments after a heading may hold its supporting sentence.
 const HEADING_REACH: usize = 6;
 
-/// Whether a segment reads as a heading: short and without a sentence's end, or short and
-/// mostly capitals ("ARTICLE V TERM OF AGREEMENT").
+/// Whether a segment reads as a heading: short and without a sentence's end, short and mostly
+/// capitals ("ARTICLE V TERM OF AGREEMENT"), or a few words each capitalised ("7. Governing
+/// Law.", which ends like a sentence).
 pub fn is_heading(text: &str) -> bool {
     let t = text.trim();
     let letters: Vec<char> = t.chars().filter(|c| c.is_alphabetic()).collect();
@@ -23,7 +24,11 @@ pub fn is_heading(text: &str) -> bool {
     }
     let upper = letters.iter().filter(|c| c.is_uppercase()).count();
     let unended = !t.ends_with(['.', '!', '?', ';', ':', ',', '。']);
-    (t.len() <= 80 && unended) || (t.len() <= 120 && upper * 10 >= letters.len() * 7)
+    let words: Vec<&str> = t.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).collect();
+    let title = t.len() <= 60
+        && words.len() <= 6
+        && words.iter().all(|w| w.chars().find(|c| c.is_alphabetic()).is_some_and(char::is_uppercase));
+    (t.len() <= 80 && unended) || (t.len() <= 120 && upper * 10 >= letters.len() * 7) || title
 }
 
 /// The span a claim citing `segments[at]` should point at, and the segment it lies in: the
@@ -131,6 +136,8 @@ mod tests {
         assert!(!is_heading("Either party may terminate this Agreement on notice."));
         assert!(is_heading("5. Term and Termination"));
         assert!(is_heading("GOVERNING LAW."));
+        assert!(is_heading("7. Governing Law."));
+        assert!(!is_heading("The term is five years."));
         assert!(!is_heading("12345 6789"));
     }
 }

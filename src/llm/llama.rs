@@ -158,7 +158,8 @@ impl LlamaEngine {
         prompt: Vec<LlamaToken>,
         max_tokens: usize,
         matcher: Option<Matcher>,
-        ban_end: bool,
+        // End-of-text banned (benchmarks); the prompt's prefix reused even with the cache off.
+        (ban_end, reuse_prefix): (bool, bool),
         progress: Option<ProgressSender>,
     ) -> anyhow::Result<Decoded> {
         if prompt.is_empty() {
@@ -175,7 +176,7 @@ impl LlamaEngine {
                 max_tokens,
                 matcher,
                 ban_end,
-                reuse_cache: self.prefix_cache && !ban_end,
+                reuse_cache: (self.prefix_cache || reuse_prefix) && !ban_end,
                 progress,
                 reply,
             })
@@ -199,7 +200,7 @@ impl LlamaEngine {
     pub async fn timed_completion(&self, prompt: Vec<u32>, max_tokens: usize) -> anyhow::Result<TimedCompletion> {
         let prompt: Vec<LlamaToken> = prompt.into_iter().map(|t| LlamaToken(t.cast_signed())).collect();
         let start = Instant::now();
-        let done = self.run(prompt, max_tokens, None, true, None).await?;
+        let done = self.run(prompt, max_tokens, None, (true, false), None).await?;
         Ok(TimedCompletion {
             prompt_tokens: done.prompt_tokens,
             completion_tokens: done.tokens.len(),
@@ -381,7 +382,7 @@ impl Engine for LlamaEngine {
         let prompt = self.tokens(self.chat_prompt(&req)?, true).await?;
         let matcher =
             req.regex.as_ref().map(|re| Matcher::new(self.factory.create_parser(TopLevelGrammar::from_regex(re))));
-        let done = self.run(prompt, req.max_tokens, matcher, false, super::progress_sender()).await?;
+        let done = self.run(prompt, req.max_tokens, matcher, (false, req.reuse_prefix), super::progress_sender()).await?;
         Ok(GenOutput {
             text: self.text(&done.tokens),
             prompt_tokens: done.prompt_tokens,

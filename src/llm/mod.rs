@@ -17,12 +17,16 @@ use async_trait::async_trait;
 
 /// One chat turn for the model: a system instruction, a user message, and
 /// optionally a regular expression the output must match (constrained decoding).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct GenRequest {
     pub system: String,
     pub user: String,
     pub regex: Option<String>,
     pub max_tokens: usize,
+    /// This request continues one just made on the same prompt prefix (a question's second
+    /// step): an engine whose cache of earlier prompts is off reuses that prefix all the same,
+    /// so the pair costs one prefill, as it does with the cache on.
+    pub reuse_prefix: bool,
 }
 
 /// What an engine reports while it answers: how far the prompt's prefill has come, then the

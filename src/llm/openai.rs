@@ -79,7 +79,7 @@ impl OpenAiEngine {
             engine.constraint = engine.detect_dialect(props.is_some()).await;
         }
         // What the template adds: a probe's prompt tokens minus its two messages' own.
-        let probe = GenRequest { system: "Hi".into(), user: "Hi".into(), regex: None, max_tokens: 1 };
+        let probe = GenRequest { system: "Hi".into(), user: "Hi".into(), max_tokens: 1, ..GenRequest::default() };
         let out = engine.chat(&probe).await.context("a one-token probe request failed")?;
         let own = 2 * engine.count_tokens("Hi").await?;
         engine.template_tokens = out.prompt_tokens.saturating_sub(own);

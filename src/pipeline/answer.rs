@@ -1,6 +1,7 @@
 //! From the model's constrained output to claims with the segments they cite: the lines
 //! parsed, labels mapped to segments, degenerate lines dropped, and, for a question, the
-//! decision to answer or decline taken from the evidence the model pointed at first.
+//! decision to answer or decline taken from the evidence the model pointed at first. A question
+//! is asked in two steps (`ask`): the evidence, then the claim with that evidence quoted.
 
 use std::collections::HashSet;
 
@@ -8,12 +9,183 @@ use crate::cite::guard::guard;
 use crate::cite::support::{content_words, support, MIN_SUPPORT};
 use crate::cite::{self, narrow, Alphabet};
 use crate::domain::Segment;
+use crate::llm::{self, Engine, GenOutput, GenRequest, Progress};
 
-use super::prompt::{Step, REFUSAL};
+use super::prompt::{self, Step, REFUSAL};
+
+/// A quote of evidence shorter than this many words (a heading, "7. Governing Law.") goes on
+/// with the segments after it: the claim needs the sentence under a heading.
+const QUOTE_MIN_WORDS: usize = 12;
+/// Segments one quote holds at most.
+const QUOTE_MAX_SEGMENTS: usize = 3;
+
+/// The segments of the text a model is shown, as the prompt numbered them.
+pub struct Shown<'a> {
+    /// What the segments' spans index.
+    pub text: &'a str,
+    pub segments: &'a [Segment],
+    pub labels: &'a [u32],
+    /// The numbered text of the prompt (`cite::numbered_text`).
+    pub numbered: &'a str,
+}
+
+/// Ask `step`'s question about `shown` in two requests on one prompt prefix. `first` (from
+/// `prompt::request`) asks only for the marker of the segment that answers the question; the
+/// second quotes that segment (with what follows it when it is a heading) right before the
+/// answer line, which must cite a quoted segment. Asked in one line, the 0.5B model pointed at
+/// the right segment and then wrote the sentence after it, which its citation did not support
+/// (docs/eval-issue21). When the segment it points at shares no word with the question (asked
+/// for a marker alone, it named the same segment for most questions on a contract), the
+/// segment that shares the rarest words with the question is quoted instead; quoted together,
+/// the model took the first of them whichever was right. Returns the claims, decided as `claims` decides, and
+/// both outputs.
+pub async fn ask(
+    engine: &dyn Engine,
+    shown: &Shown<'_>,
+    step: &Step<'_>,
+    first: GenRequest,
+) -> anyhow::Result<(Vec<(String, Vec<u32>)>, Vec<GenOutput>)> {
+    let evidence = without_text_progress(engine.generate(first)).await?;
+    tracing::debug!(output = %evidence.text, "evidence");
+    let question = step.question().unwrap_or_default();
+    let picked = first_marker(&evidence.text)
+        .and_then(|l| shown.labels.iter().position(|x| *x == l))
+        .map(|at| quoted(shown.text, shown.segments, at));
+    let on_topic = |group: &Vec<usize>| {
+        let words: HashSet<String> = group
+            .iter()
+            .filter_map(|&i| shown.segments.get(i).and_then(|s| s.span.slice(shown.text)))
+            .flat_map(content_words)
+            .collect();
+        asked_words(question).iter().any(|q| words.iter().any(|w| same_word(q, w)))
+    };
+    let best = || lexical_best(question, shown.text, shown.segments).map(|at| quoted(shown.text, shown.segments, at));
+    let group = match picked {
+        Some(group) if on_topic(&group) => group,
+        picked => match best().or(picked) {
+            Some(group) => group,
+            // No marker (an engine that ignores the constraint) and no word of the question.
+            None => return Ok((vec![(REFUSAL.to_owned(), Vec::new())], vec![evidence])),
+        },
+    };
+    let quote: String = group
+        .iter()
+        .map(|&i| {
+            let body = shown.segments.get(i).and_then(|s| s.span.slice(shown.text)).unwrap_or_default();
+            let label = shown.labels.get(i).copied().unwrap_or_default();
+            format!("{} {}\n", body.replace('\n', " "), cite::marker(label))
+        })
+        .collect();
+    let quote_labels: Vec<u32> = group.iter().filter_map(|&i| shown.labels.get(i).copied()).collect();
+    tracing::debug!(?quote_labels, "quoted evidence");
+    let out = engine.generate(prompt::claim_request(shown.numbered, &quote, &quote_labels, step)).await?;
+    tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
+    let parsed = claims(&out.text, shown.labels, shown.segments, shown.text, step, &step.alphabet(shown.numbered));
+    Ok((parsed, vec![evidence, out]))
+}
+
+/// The content words of a question that say what it asks (`GENERIC` left out).
+fn asked_words(question: &str) -> Vec<String> {
+    content_words(question).into_iter().filter(|w| !GENERIC.contains(&w.as_str())).collect()
+}
+
+/// Whether a question's word and a segment's word are one word: equal, or sharing a stem of at
+/// least 5 letters that covers all but two of the shorter ("renew" and "renewal", "terminate"
+/// and "termination"; `content_words` strips only inflections).
+fn same_word(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    let shorter = a.chars().count().min(b.chars().count());
+    common >= 5 && common + 2 >= shorter
+}
+
+/// The index of the segment that shares the rarest words with `question` (each shared word
+/// weighs by how few segments hold it; the first of equals), if any shares one.
+fn lexical_best(question: &str, text: &str, segments: &[Segment]) -> Option<usize> {
+    let asked = asked_words(question);
+    let words: Vec<HashSet<String>> =
+        segments.iter().map(|s| content_words(s.span.slice(text).unwrap_or_default())).collect();
+    let holds = |seg: &HashSet<String>, q: &str| seg.iter().any(|w| same_word(q, w));
+    let n = words.len() as f32;
+    let weight: Vec<f32> = asked
+        .iter()
+        .map(|q| {
+            let df = words.iter().filter(|seg| holds(seg, q)).count() as f32;
+            ((n + 1.0) / (df + 0.5)).ln()
+        })
+        .collect();
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, seg)| (asked.iter().zip(&weight).filter(|(q, _)| holds(seg, q)).map(|(_, w)| *w).sum::<f32>(), i))
+        .filter(|(score, _)| *score > 0.0)
+        .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+        .map(|(_, i)| i)
+}
+
+/// The label of the first marker in `output`.
+fn first_marker(output: &str) -> Option<u32> {
+    let rest = output.split_once("[S")?.1;
+    rest.split_once(']')?.0.parse().ok()
+}
+
+/// The indices of the segments a quote of `segments[at]` holds: it, and the segments after it
+/// while the quote is shorter than `QUOTE_MIN_WORDS` words, up to `QUOTE_MAX_SEGMENTS` and
+/// `prompt::QUOTE_MAX_BYTES`.
+fn quoted(text: &str, segments: &[Segment], at: usize) -> Vec<usize> {
+    let body = |i: usize| segments.get(i).and_then(|s| s.span.slice(text)).unwrap_or_default();
+    let mut out = vec![at];
+    let (mut words, mut bytes) = (body(at).split_whitespace().count(), body(at).len());
+    let mut next = at + 1;
+    while words < QUOTE_MIN_WORDS && out.len() < QUOTE_MAX_SEGMENTS && next < segments.len() {
+        let more = body(next);
+        if bytes + more.len() > prompt::QUOTE_MAX_BYTES {
+            break;
+        }
+        words += more.split_whitespace().count();
+        bytes += more.len();
+        out.push(next);
+        next += 1;
+    }
+    out
+}
+
+/// Run `request` with the caller's progress channel passing on prefill reports only: the
+/// marker a question's first step writes is no part of the answer a client is shown.
+async fn without_text_progress<F: std::future::Future>(request: F) -> F::Output {
+    let Some(outer) = llm::progress_sender() else { return request.await };
+    let (inner, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(report) = reports.recv().await {
+            if matches!(report, Progress::Prefill { .. }) && outer.send(report).is_err() {
+                break;
+            }
+        }
+    });
+    llm::PROGRESS.scope(inner, request).await
+}
+
+/// One usage and timing record for the requests of one answer.
+pub fn combined(outputs: &[GenOutput]) -> GenOutput {
+    let mut all = GenOutput::default();
+    for out in outputs {
+        all.text.push_str(&out.text);
+        all.prompt_tokens += out.prompt_tokens;
+        if let Some(n) = out.cached_tokens {
+            *all.cached_tokens.get_or_insert(0) += n;
+        }
+        all.completion_tokens += out.completion_tokens;
+        all.prefill_ms += out.prefill_ms;
+        all.decode_ms += out.decode_ms;
+    }
+    all
+}
 
 /// Words of a contract question that say nothing about what it asks ("Does this agreement …
 /// a party's …"), as `content_words` stems them.
-const GENERIC: &[&str] = &["agreement", "contract", "document", "party", "part", "doe", "other"];
+const GENERIC: &[&str] = &["agreement", "contract", "document", "party", "part", "doe", "other", "without"];
 
 /// The claims of `output`, each with the ids of the segments it cites (`segments` are the ones
 /// the prompt numbered with `labels`; `text` is what their spans index). A question is answered
@@ -44,7 +216,9 @@ pub fn claims(
 }
 
 /// Whether the evidence line `(claim, ids)` answers `question`: its (narrowed) span supports
-/// the claim, and the claim or the span shares a content word with the question.
+/// the claim, the claim or the span shares a content word with the question, and the claim says
+/// something the question does not, from the span: "The agreement grants exclusive rights.",
+/// asked whether it grants exclusive rights, restates the question whatever it cites.
 fn answers(question: &str, (claim, ids): &(String, Vec<u32>), segments: &[Segment], text: &str) -> bool {
     let Some(at) = ids.first().and_then(|id| segments.iter().position(|s| s.id == *id)) else { return false };
     let (_, span) = narrow::narrow(text, segments, at, claim);
@@ -52,10 +226,14 @@ fn answers(question: &str, (claim, ids): &(String, Vec<u32>), segments: &[Segmen
     if support(claim, span) < MIN_SUPPORT {
         return false;
     }
-    let asked: HashSet<String> =
-        content_words(question).into_iter().filter(|w| !GENERIC.contains(&w.as_str())).collect();
-    let said: HashSet<String> = content_words(claim).into_iter().chain(content_words(span)).collect();
-    !asked.is_disjoint(&said)
+    let in_question = content_words(question);
+    let span_words = content_words(span);
+    let informs = content_words(claim)
+        .iter()
+        .any(|w| span_words.contains(w) && !in_question.iter().any(|q| same_word(q, w)) && !GENERIC.contains(&w.as_str()));
+    let asked: HashSet<String> = asked_words(question).into_iter().collect();
+    let said: HashSet<String> = content_words(claim).into_iter().chain(span_words).collect();
+    informs && !asked.is_disjoint(&said)
 }
 
 #[cfg(test)]
@@ -104,15 +282,154 @@ mod tests {
         let q = "Does this agreement restrict a party from competing with the other?";
         let got = run("[S{1}] CONFIDENTIAL TREATMENT REQUESTED applies.\n", &question(q));
         assert_eq!(got, vec![(REFUSAL.to_owned(), vec![])]);
-        // The same line answers a question about confidential treatment.
-        let got = run("[S{1}] CONFIDENTIAL TREATMENT REQUESTED applies.\n", &question("Is confidential treatment requested?"));
+        // The same line answers a question about the treatment requested.
+        let got = run("[S{1}] CONFIDENTIAL TREATMENT REQUESTED applies.\n", &question("Is any treatment requested?"));
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1, vec![1]);
     }
 
     #[test]
+    fn a_claim_that_restates_the_question_is_declined_whatever_it_cites() {
+        // The cited segment is the governing-law clause, but the claim adds nothing from it.
+        assert_eq!(run("[S{3}] This agreement is governed by law.\n", &question(LAW)), vec![(REFUSAL.to_owned(), vec![])]);
+    }
+
+    #[test]
     fn the_refusal_written_after_a_marker_is_the_refusal_alone() {
         assert_eq!(run("[S{3}] The document does not say.\n", &question(LAW)), vec![(REFUSAL.to_owned(), vec![])]);
+    }
+
+    #[test]
+    fn the_first_marker_is_the_evidence() {
+        assert_eq!(first_marker("[S4711]"), Some(4711));
+        assert_eq!(first_marker("x [S12] y [S13]"), Some(12));
+        assert_eq!(first_marker("[S]"), None);
+        assert_eq!(first_marker("no marker"), None);
+    }
+
+    const CONTRACT: &str = "7. Governing Law.\n\
+                            This Agreement shall be governed by the laws of the Commonwealth of Pennsylvania.\n\
+                            This Agreement may be executed in counterparts, each of which is an original.\n\
+                            Notices shall be given in writing to the addresses above.";
+
+    fn contract() -> Vec<Segment> {
+        cite::segment(CONTRACT, &[PageSpan { number: 1, start: 0, end: CONTRACT.len() }])
+    }
+
+    #[test]
+    fn a_heading_is_quoted_with_the_sentence_under_it_and_a_sentence_alone() {
+        let segments = contract();
+        assert_eq!(segments.len(), 4, "{segments:?}");
+        // The heading has 3 words: the clause under it joins the quote, and no more (15 words).
+        assert_eq!(quoted(CONTRACT, &segments, 0), vec![0, 1]);
+        assert_eq!(quoted(CONTRACT, &segments, 1), vec![1]);
+        // The last segment is quoted alone even when short.
+        assert_eq!(quoted(CONTRACT, &segments, 3), vec![3]);
+    }
+
+    /// Records each request and answers from a script, as the two steps of `ask` see an engine.
+    struct Script {
+        replies: std::sync::Mutex<Vec<String>>,
+        seen: std::sync::Mutex<Vec<GenRequest>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Engine for Script {
+        fn model_name(&self) -> &str {
+            "script"
+        }
+        fn context_limit(&self) -> usize {
+            4096
+        }
+        async fn count_tokens(&self, text: &str) -> anyhow::Result<usize> {
+            Ok(text.len())
+        }
+        async fn count_prompt_tokens(&self, req: &GenRequest) -> anyhow::Result<usize> {
+            Ok(req.user.len())
+        }
+        async fn generate(&self, req: GenRequest) -> anyhow::Result<GenOutput> {
+            self.seen.lock().unwrap().push(req);
+            let text = self.replies.lock().unwrap().remove(0);
+            Ok(GenOutput { text, prompt_tokens: 100, completion_tokens: 5, ..GenOutput::default() })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_question_quotes_the_evidence_it_pointed_at_before_the_claim_is_written() {
+        let segments = contract();
+        let labels = cite::labels(segments.len());
+        let numbered = cite::numbered_text(CONTRACT, &segments, &labels);
+        let task = question(LAW);
+        let step = Step::Task(&task);
+        let first = prompt::request(&numbered, &labels, &step, 512);
+        let engine = Script {
+            replies: std::sync::Mutex::new(vec![
+                format!("[S{}]", labels[0]),
+                format!("[S{}] The laws of Pennsylvania govern this agreement.", labels[1]),
+            ]),
+            seen: std::sync::Mutex::new(Vec::new()),
+        };
+        let shown = Shown { text: CONTRACT, segments: &segments, labels: &labels, numbered: &numbered };
+        let (claims, outputs) = ask(&engine, &shown, &step, first).await.unwrap();
+        assert_eq!(claims, vec![("The laws of Pennsylvania govern this agreement.".to_owned(), vec![segments[1].id])]);
+        assert_eq!(outputs.len(), 2);
+        assert_eq!(combined(&outputs).completion_tokens, 10);
+
+        let seen = engine.seen.lock().unwrap();
+        let marker = regex::Regex::new(&format!("^(?:{})$", seen[0].regex.as_deref().unwrap())).unwrap();
+        assert!(marker.is_match(&format!("[S{}]", labels[2])));
+        assert!(!marker.is_match(&format!("[S{}] The laws govern.", labels[2])), "the first step writes a marker only");
+        // The second request quotes the heading it pointed at and the clause under it, after the
+        // same prefix, and may cite only them.
+        let second = &seen[1];
+        assert!(second.reuse_prefix && !seen[0].reuse_prefix);
+        let (quote, _) = second.user.rsplit_once("The segment that answers it:\n").unwrap().1.split_once("\nAnswer").unwrap();
+        assert_eq!(
+            quote,
+            format!(
+                "7. Governing Law. [S{}]\nThis Agreement shall be governed by the laws of the Commonwealth of \
+                 Pennsylvania. [S{}]\n",
+                labels[0], labels[1]
+            )
+        );
+        let prefix = seen[0].user.split("Write only its marker.").next().unwrap();
+        assert!(second.user.starts_with(prefix) && second.system == seen[0].system);
+        let line = regex::Regex::new(&format!("^(?:{})$", second.regex.as_deref().unwrap())).unwrap();
+        assert!(line.is_match(&format!("[S{}] The laws of Pennsylvania govern it.", labels[1])));
+        assert!(!line.is_match(&format!("[S{}] The laws of Pennsylvania govern it.", labels[2])), "not quoted");
+    }
+
+    #[test]
+    fn words_of_one_stem_are_one_word() {
+        assert!(same_word("renew", "renewal"));
+        assert!(same_word("terminate", "termination"));
+        assert!(same_word("exclusive", "exclusivity"));
+        assert!(!same_word("law", "lawful"));
+        assert!(!same_word("term", "terminate"));
+        // A known confusion of a stem rule: "governs" and "government" count as one word.
+        assert!(same_word("govern", "government"));
+    }
+
+    #[tokio::test]
+    async fn evidence_that_shares_no_word_with_the_question_gives_way_to_the_segment_that_does() {
+        let segments = contract();
+        let labels = cite::labels(segments.len());
+        let numbered = cite::numbered_text(CONTRACT, &segments, &labels);
+        let task = question(LAW);
+        let step = Step::Task(&task);
+        let engine = Script {
+            // The notices clause: nothing of governing law in it.
+            replies: std::sync::Mutex::new(vec![format!("[S{}]", labels[3]), format!("[S{}] Pennsylvania law governs it.", labels[1])]),
+            seen: std::sync::Mutex::new(Vec::new()),
+        };
+        let shown = Shown { text: CONTRACT, segments: &segments, labels: &labels, numbered: &numbered };
+        let (claims, _) = ask(&engine, &shown, &step, prompt::request(&numbered, &labels, &step, 512)).await.unwrap();
+        assert_eq!(claims, vec![("Pennsylvania law governs it.".to_owned(), vec![segments[1].id])]);
+        let seen = engine.seen.lock().unwrap();
+        let quote = seen[1].user.rsplit_once("The segment that answers it:\n").unwrap().1;
+        // The heading and the clause share "govern" and "law" with the question; the heading comes first.
+        assert!(quote.starts_with(&format!("7. Governing Law. [S{}]\nThis Agreement", labels[0])), "{quote}");
+        assert!(!quote.contains("Notices"));
     }
 
     #[test]

@@ -95,6 +95,13 @@ impl Chunked {
         tally: &mut Tally,
     ) -> AppResult<Vec<(String, Vec<u32>)>> {
         let labels = cite::labels(segments.len());
+        if step.question().is_some() {
+            let numbered = cite::numbered_text(text, segments, &labels);
+            let shown = answer::Shown { text, segments, labels: &labels, numbered: &numbered };
+            let (parsed, outputs) = answer::ask(&*self.engine, &shown, step, request).await.map_err(engine_failed)?;
+            outputs.iter().for_each(|out| tally.add(out));
+            return Ok(parsed);
+        }
         let alphabet = Alphabet::of(&[request.user.as_str()]);
         let out = self.engine.generate(request).await.map_err(engine_failed)?;
         tally.add(&out);

@@ -56,13 +56,16 @@ impl Pipeline for FullContext {
             ));
         }
 
-        let out = self
-            .engine
-            .generate(request)
-            .await
-            .map_err(|e| AppError::new(ErrorCode::EngineFailed, "the model failed to answer").with_cause(e))?;
-        tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
-        let parsed = answer::claims(&out.text, &labels, &segments, doc.text, &step, &step.alphabet(&numbered));
+        let failed = |e: anyhow::Error| AppError::new(ErrorCode::EngineFailed, "the model failed to answer").with_cause(e);
+        let (parsed, out) = if step.question().is_some() {
+            let shown = answer::Shown { text: doc.text, segments: &segments, labels: &labels, numbered: &numbered };
+            let (parsed, outputs) = answer::ask(&*self.engine, &shown, &step, request).await.map_err(failed)?;
+            (parsed, answer::combined(&outputs))
+        } else {
+            let out = self.engine.generate(request).await.map_err(failed)?;
+            tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
+            (answer::claims(&out.text, &labels, &segments, doc.text, &step, &step.alphabet(&numbered)), out)
+        };
         if parsed.is_empty() {
             return Err(AppError::new(ErrorCode::EngineFailed, "the model returned an empty answer"));
         }

@@ -1,7 +1,9 @@
 //! The prompts both pipelines send: the same system instruction, the text as numbered segments,
 //! and an answer format constrained so that every line opens with the marker of a segment that
-//! exists (evidence first), then a claim drawn from that segment. A question is never offered
-//! the refusal; whether it is answered is decided from the evidence (pipeline::answer).
+//! exists (evidence first), then a claim drawn from that segment. A question is asked in two
+//! requests on the same prefix: first only the marker of the segment that answers it, then the
+//! answer line with that segment quoted right before it. It is never offered the refusal;
+//! whether it is answered is decided from the evidence (pipeline::answer).
 
 use crate::cite::guard::Echoes;
 use crate::cite::{self, Alphabet};
@@ -15,6 +17,15 @@ use super::TaskSpec;
 /// one-line answer then stops there, and the document is checked against this, not the
 /// configured answer budget, when it must fit the context.
 const LINE_TOKENS: usize = 96;
+
+/// Bytes of evidence a question's second request quotes at most (a segment is at most 600).
+pub const QUOTE_MAX_BYTES: usize = 700;
+
+/// Tokens a question's second request adds to the first one's prompt and output: the quoted
+/// evidence (at most `QUOTE_MAX_BYTES`, a token a byte in the worst case of a script without
+/// spaces, about 4 bytes a token in English), its instruction and the answer line. The first
+/// request is sized with this, so both fit wherever it fits.
+const QUESTION_TOKENS: usize = QUOTE_MAX_BYTES + 64 + LINE_TOKENS;
 
 /// The one line a question may be answered with when the document does not say.
 pub const REFUSAL: &str = "The document does not say.";
@@ -66,20 +77,11 @@ impl Step<'_> {
     /// refusal is decided from the evidence, not offered to the model).
     fn instruction(&self) -> (String, usize, Option<&'static str>) {
         if self.question().is_some() {
-            let source = self.source();
-            // No refusal in the format or the instruction: offered one, the 0.5B model wrote it even
-            // after pointing at the right segment. Whether the question is answered is decided
-            // from the evidence it points at (pipeline::answer).
-            return (
-                format!(
-                    "Question: {{q}}\nFind the segment of the {source} that answers the question and start \
-                     your answer with its marker. Then answer in one line."
-                ),
-                // One line: the answer is decided from the first line's evidence, and further lines
-                // (up to three before) tripled its tokens without changing a single decision.
-                1,
-                None,
-            );
+            // The first of a question's two requests: the marker alone. No refusal in the format
+            // or the instruction: offered one, the 0.5B model wrote it even after pointing at the
+            // right segment. Whether the question is answered is decided from the evidence it
+            // points at (pipeline::answer).
+            return (format!("{}Write only its marker.", self.question_head()), 1, None);
         }
         match self {
             Self::Task(_) => (
@@ -107,12 +109,23 @@ impl Step<'_> {
         }
     }
 
+    /// The question and what the model looks for, as both of a question's requests open.
+    fn question_head(&self) -> String {
+        format!("Question: {{q}}\nFind the segment of the {} that answers the question. ", self.source())
+    }
+
+    /// The second request's instruction, after the quoted evidence.
+    const CLAIM_INSTRUCTION: &'static str =
+        "Answer the question in one line: the marker of the segment that answers it, then one short \
+         sentence that says what that segment says.";
+
     /// What a degenerate line would repeat from this step's prompt (a question's answer may
     /// still write the refusal as a claim).
     pub fn echoes(&self) -> Echoes {
         let (instruction, _, _) = self.instruction();
         let refusal = self.question().map(|_| REFUSAL);
-        Echoes::new(&[EXAMPLE, instruction.replace("{q}", "").as_str()], refusal)
+        let claim_instruction = if refusal.is_some() { Self::CLAIM_INSTRUCTION } else { "" };
+        Echoes::new(&[EXAMPLE, instruction.replace("{q}", "").as_str(), claim_instruction], refusal)
     }
 
     /// The characters an answer may use: the segments' and the question's.
@@ -121,13 +134,38 @@ impl Step<'_> {
     }
 }
 
+/// The request for `step` on the `numbered` segments labelled `labels`. For a question, the
+/// first of its two requests (the marker of the segment that answers it), sized for both.
 pub fn request(numbered: &str, labels: &[u32], step: &Step<'_>, max_tokens: usize) -> GenRequest {
     let (instruction, lines, refusal) = step.instruction();
     let instruction = instruction.replace("{q}", step.question().unwrap_or_default());
+    let (regex, max_tokens) = match step.question() {
+        Some(_) => (cite::marker_regex(labels), QUESTION_TOKENS),
+        None => (cite::answer_regex_in(labels, lines, refusal, &step.alphabet(numbered)), max_tokens.min(lines * LINE_TOKENS)),
+    };
     GenRequest {
         system: system(),
         user: format!("<document>\n{numbered}</document>\n\n{instruction}"),
-        regex: Some(cite::answer_regex_in(labels, lines, refusal, &step.alphabet(numbered))),
-        max_tokens: max_tokens.min(lines * LINE_TOKENS),
+        regex: Some(regex),
+        max_tokens,
+        reuse_prefix: false,
+    }
+}
+
+/// A question's second request: the same document and question, then `quote` (the evidence
+/// `answer::ask` chose, as numbered lines labelled `quote_labels`), then the answer line, which
+/// must cite one of them. It shares the first request's prompt up to the question,
+/// so an engine with a prefix cache reads only the quote and the instruction.
+pub fn claim_request(numbered: &str, quote: &str, quote_labels: &[u32], step: &Step<'_>) -> GenRequest {
+    let head = step.question_head().replace("{q}", step.question().unwrap_or_default());
+    GenRequest {
+        system: system(),
+        user: format!(
+            "<document>\n{numbered}</document>\n\n{head}\nThe segment that answers it:\n{quote}\n{}",
+            Step::CLAIM_INSTRUCTION
+        ),
+        regex: Some(cite::answer_regex_in(quote_labels, 1, None, &step.alphabet(numbered))),
+        max_tokens: LINE_TOKENS,
+        reuse_prefix: true,
     }
 }

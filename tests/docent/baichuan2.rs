@@ -57,6 +57,7 @@ async fn a_converted_baichuan2_gives_the_original_layouts_logits_in_mistral_rs()
             user: "What is double spending?".into(),
             regex: None,
             max_tokens: 8,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -101,7 +102,7 @@ async fn the_converted_tokenizer_encodes_as_sentencepiece_and_formats_baichuan2_
     }
     // Baichuan2's chat format: system text, <reserved_106> (195) user text, <reserved_107> (196).
     let (system, user) = ("Answer from the document.", "What is double spending?");
-    let req = GenRequest { system: system.into(), user: user.into(), regex: None, max_tokens: 8 };
+    let req = GenRequest { system: system.into(), user: user.into(), max_tokens: 8, ..GenRequest::default() };
     let mut expected = engine.tokenize(system).await.unwrap();
     expected.push(195);
     expected.extend(engine.tokenize(user).await.unwrap());

@@ -13,6 +13,7 @@ fn question(doc: &str, q: &str) -> GenRequest {
         user: format!("Document:\n{doc}\n\nQuestion: {q}"),
         regex: Some("(Yes|No)\\. [A-Za-z0-9 ,'-]{1,120}\\.".into()),
         max_tokens: 64,
+        ..Default::default()
     }
 }
 

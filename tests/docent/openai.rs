@@ -93,6 +93,7 @@ async fn two_docent_instances_share_a_llama_cpp_server_and_verify_its_constraine
         user: "What does a timestamp server do?".into(),
         regex: None,
         max_tokens: 8,
+        ..Default::default()
     };
     let counted = engines.full.count_prompt_tokens(&req).await.unwrap();
     let out = engines.full.generate(req).await.unwrap();

@@ -78,6 +78,7 @@ async fn a_constrained_answer_survives_a_model_that_prefers_ids_past_the_tokeniz
         user: "What does docent do?".into(),
         regex: Some(regex.clone()),
         max_tokens: 48,
+        ..Default::default()
     };
     let out = engine.generate(request).await.expect("the constrained answer completes");
     let whole = regex::Regex::new(&format!("^(?:{regex})$")).unwrap();
