@@ -1,7 +1,7 @@
 //! PDF text extraction with `pdf-extract`, page by page, with specific errors
 //! for encrypted, corrupt and image-only files.
 
-use super::{content, layout, repair, security};
+use super::{content, layout, repair, security, streams};
 use crate::error::{AppError, AppResult, ErrorCode};
 
 /// What pdf-extract (and poppler, for pages it cannot read) found in a PDF.
@@ -76,6 +76,7 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<PdfTex
     if page_numbers.is_empty() {
         return Err(AppError::new(ErrorCode::PdfCorrupt, "the PDF has no pages, and none could be found in it"));
     }
+    streams::decompress_for_reading(&mut doc, &page_ids.iter().map(|&(_, id)| id).collect::<Vec<_>>());
     let mut reads = read_pages(&doc, &page_ids);
     // Pages that show text with `'` or `"`: rewritten into operators pdf-extract reads, read again.
     for (read, &(number, id)) in reads.iter_mut().zip(&page_ids) {
