@@ -1570,12 +1570,14 @@ fn make_colorspace<'a>(doc: &'a Document, name: &[u8], resources: &'a Dictionary
 
 struct Processor<'a> {
     font_table: HashMap<Vec<u8>, Rc<dyn PdfFont + 'a>>,
+    // docent patch 1: fonts by the dictionary they are made from, kept from page to page.
+    font_cache: HashMap<*const Dictionary, Rc<dyn PdfFont + 'a>>,
     _none: PhantomData<&'a ()>,
 }
 
 impl<'a> Processor<'a> {
     fn new() -> Processor<'a> {
-        Processor { font_table: HashMap::new(), _none: PhantomData }
+        Processor { font_table: HashMap::new(), font_cache: HashMap::new(), _none: PhantomData }
     }
 
     fn process_stream(&mut self, doc: &'a Document, content: Vec<u8>, resources: &'a Dictionary, media_box: &MediaBox, output: &mut dyn OutputDev, page_num: u32) -> Result<(), OutputError> {
@@ -1709,7 +1711,12 @@ impl<'a> Processor<'a> {
                 "Tf" => {
                     let fonts: &Dictionary = get(&doc, resources, b"Font");
                     let name = operation.operands[0].as_name().unwrap();
-                    let font = self.font_table.entry(name.to_owned()).or_insert_with(|| make_font(doc, get::<&Dictionary>(doc, fonts, name))).clone();
+                    // docent patch 1: a font already made on an earlier page is used again.
+                    let font_cache = &mut self.font_cache;
+                    let font = self.font_table.entry(name.to_owned()).or_insert_with(|| {
+                        let dict = get::<&Dictionary>(doc, fonts, name);
+                        font_cache.entry(dict as *const Dictionary).or_insert_with(|| make_font(doc, dict)).clone()
+                    }).clone();
                     {
                         /*let file = font.get_descriptor().and_then(|desc| desc.get_file());
                     if let Some(file) = file {
@@ -2396,6 +2403,26 @@ pub fn output_doc_page(doc: &Document, output: &mut dyn OutputDev, page_num: u32
     let mut p = Processor::new();
     output_doc_inner(page_num, *object_id, doc, &mut p, output, &empty_resources)?;
     Ok(())
+}
+
+/// docent patch 1: reads pages of one document one after another, making each font once (by
+/// its dictionary) instead of once per page as `output_doc_page` and `output_doc` do. The text
+/// is the same as `output_doc_page` gives.
+pub struct PageReader<'a> {
+    doc: &'a Document,
+    processor: Processor<'a>,
+    empty_resources: &'a Dictionary,
+}
+
+impl<'a> PageReader<'a> {
+    pub fn new(doc: &'a Document, empty_resources: &'a Dictionary) -> PageReader<'a> {
+        PageReader { doc, processor: Processor::new(), empty_resources }
+    }
+
+    /// `output_doc_page` for the page `object_id`, numbered `page_num`.
+    pub fn output_page(&mut self, output: &mut dyn OutputDev, page_num: u32, object_id: ObjectId) -> Result<(), OutputError> {
+        output_doc_inner(page_num, object_id, self.doc, &mut self.processor, output, self.empty_resources)
+    }
 }
 
 fn output_doc_inner<'a>(page_num: u32, object_id: ObjectId, doc: &'a Document, p: & mut Processor<'a>, output: &mut dyn OutputDev, empty_resources: &'a Dictionary) -> Result<(), OutputError> {
