@@ -344,6 +344,26 @@ mod tests {
     }
 
     #[test]
+    fn one_reader_for_many_pages_gives_each_page_the_text_a_fresh_reader_gives() {
+        // The German notes make pdf-extract panic on page 14: the reader is used on after it.
+        for bytes in [
+            include_bytes!("../../corpora/german_geotopo_117p.pdf").as_slice(),
+            include_bytes!("../../corpora/bitcoin_ar.pdf"),
+        ] {
+            let doc = lopdf::Document::load_mem(bytes).unwrap();
+            let empty = lopdf::Dictionary::new();
+            let mut shared = pdf_extract::PageReader::new(&doc, &empty);
+            let mut failed = 0;
+            for (number, id) in doc.get_pages() {
+                let alone = extract_page(&mut pdf_extract::PageReader::new(&doc, &empty), number, id);
+                failed += usize::from(alone.is_err());
+                assert_eq!(extract_page(&mut shared, number, id), alone, "page {number}");
+            }
+            assert!(failed < doc.get_pages().len() / 2);
+        }
+    }
+
+    #[test]
     fn page_lists_are_written_as_ranges() {
         assert_eq!(page_ranges(&[1, 2, 3, 5, 7, 8]), "1–3, 5, 7–8");
         assert_eq!(page_ranges(&[4]), "4");
