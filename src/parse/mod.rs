@@ -7,6 +7,7 @@ mod ocr;
 mod pdf;
 mod repair;
 mod security;
+mod streams;
 mod worker;
 
 pub use normalize::normalize_page;
