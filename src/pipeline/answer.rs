@@ -354,28 +354,40 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_question_quotes_the_evidence_it_pointed_at_before_the_claim_is_written() {
+    /// What `ask` makes of the law question on `CONTRACT` when the engine replies with
+    /// `replies(labels)`: the claims, the outputs, the requests the engine saw, the segments and
+    /// their labels.
+    struct Asked {
+        claims: Vec<(String, Vec<u32>)>,
+        outputs: Vec<GenOutput>,
+        seen: Vec<GenRequest>,
+        segments: Vec<Segment>,
+        labels: Vec<u32>,
+    }
+
+    async fn ask_contract(replies: impl Fn(&[u32]) -> Vec<String>) -> Asked {
         let segments = contract();
         let labels = cite::labels(segments.len());
         let numbered = cite::numbered_text(CONTRACT, &segments, &labels);
         let task = question(LAW);
         let step = Step::Task(&task);
-        let first = prompt::request(&numbered, &labels, &step, 512);
-        let engine = Script {
-            replies: std::sync::Mutex::new(vec![
-                format!("[S{}]", labels[0]),
-                format!("[S{}] The laws of Pennsylvania govern this agreement.", labels[1]),
-            ]),
-            seen: std::sync::Mutex::new(Vec::new()),
-        };
+        let engine = Script { replies: std::sync::Mutex::new(replies(&labels)), seen: std::sync::Mutex::new(Vec::new()) };
         let shown = Shown { text: CONTRACT, segments: &segments, labels: &labels, numbered: &numbered };
-        let (claims, outputs) = ask(&engine, &shown, &step, first).await.unwrap();
+        let (claims, outputs) = ask(&engine, &shown, &step, prompt::request(&numbered, &labels, &step, 512)).await.unwrap();
+        let seen = engine.seen.into_inner().unwrap();
+        Asked { claims, outputs, seen, segments, labels }
+    }
+
+    #[tokio::test]
+    async fn a_question_quotes_the_evidence_it_pointed_at_before_the_claim_is_written() {
+        let Asked { claims, outputs, seen, segments, labels } = ask_contract(|labels| {
+            vec![format!("[S{}]", labels[0]), format!("[S{}] The laws of Pennsylvania govern this agreement.", labels[1])]
+        })
+        .await;
         assert_eq!(claims, vec![("The laws of Pennsylvania govern this agreement.".to_owned(), vec![segments[1].id])]);
         assert_eq!(outputs.len(), 2);
         assert_eq!(combined(&outputs).completion_tokens, 10);
 
-        let seen = engine.seen.lock().unwrap();
         let marker = regex::Regex::new(&format!("^(?:{})$", seen[0].regex.as_deref().unwrap())).unwrap();
         assert!(marker.is_match(&format!("[S{}]", labels[2])));
         assert!(!marker.is_match(&format!("[S{}] The laws govern.", labels[2])), "the first step writes a marker only");
@@ -412,20 +424,12 @@ mod tests {
 
     #[tokio::test]
     async fn evidence_that_shares_no_word_with_the_question_gives_way_to_the_segment_that_does() {
-        let segments = contract();
-        let labels = cite::labels(segments.len());
-        let numbered = cite::numbered_text(CONTRACT, &segments, &labels);
-        let task = question(LAW);
-        let step = Step::Task(&task);
-        let engine = Script {
-            // The notices clause: nothing of governing law in it.
-            replies: std::sync::Mutex::new(vec![format!("[S{}]", labels[3]), format!("[S{}] Pennsylvania law governs it.", labels[1])]),
-            seen: std::sync::Mutex::new(Vec::new()),
-        };
-        let shown = Shown { text: CONTRACT, segments: &segments, labels: &labels, numbered: &numbered };
-        let (claims, _) = ask(&engine, &shown, &step, prompt::request(&numbered, &labels, &step, 512)).await.unwrap();
+        // The model names the notices clause: nothing of governing law in it.
+        let Asked { claims, seen, segments, labels, .. } = ask_contract(|labels| {
+            vec![format!("[S{}]", labels[3]), format!("[S{}] Pennsylvania law governs it.", labels[1])]
+        })
+        .await;
         assert_eq!(claims, vec![("Pennsylvania law governs it.".to_owned(), vec![segments[1].id])]);
-        let seen = engine.seen.lock().unwrap();
         let quote = seen[1].user.rsplit_once("The segment that answers it:\n").unwrap().1;
         // The heading and the clause share "govern" and "law" with the question; the heading comes first.
         assert!(quote.starts_with(&format!("7. Governing Law. [S{}]\nThis Agreement", labels[0])), "{quote}");
