@@ -36,9 +36,9 @@ pub struct Shown<'a> {
 /// the right segment and then wrote the sentence after it, which its citation did not support
 /// (docs/eval-issue21). When the segment it points at shares no word with the question (asked
 /// for a marker alone, it named the same segment for most questions on a contract), the
-/// segment that shares the rarest words with the question is quoted instead; quoted together,
-/// the model took the first of them whichever was right. Returns the claims, decided as `claims` decides, and
-/// both outputs.
+/// segment that shares the rarest words with the question is quoted instead (quoted together
+/// with it, the model took whichever came first). Returns the claims, decided as `claims`
+/// decides, and both outputs.
 pub async fn ask(
     engine: &dyn Engine,
     shown: &Shown<'_>,

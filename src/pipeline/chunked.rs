@@ -83,7 +83,7 @@ impl Chunked {
             prompt::request(&cite::numbered_text(text, segments, &labels), &labels, step, self.max_answer_tokens);
         let tokens = self.engine.count_prompt_tokens(&request).await.map_err(engine_failed)?;
         let limit = self.budget.min(self.engine.context_limit());
-        Ok((tokens + request.max_tokens <= limit).then_some(request))
+        Ok((tokens + request.max_tokens + prompt::reserve(step) <= limit).then_some(request))
     }
 
     /// Ask, and map the labels the model cited back to the ids of `segments`.

@@ -44,13 +44,13 @@ impl Pipeline for FullContext {
             AppError::new(ErrorCode::EngineFailed, "the model could not tokenize the prompt").with_cause(e)
         })?;
         let limit = self.engine.context_limit();
-        if prompt_tokens + request.max_tokens > limit {
+        if prompt_tokens + request.max_tokens + prompt::reserve(&step) > limit {
             return Err(AppError::new(
                 ErrorCode::DocumentTooLong,
                 format!(
                     "the document and prompt take {prompt_tokens} tokens and the answer up to {}; \
                      model {} accepts {limit} in all",
-                    request.max_tokens,
+                    request.max_tokens + prompt::reserve(&step),
                     self.engine.model_name()
                 ),
             ));

@@ -21,11 +21,23 @@ const LINE_TOKENS: usize = 96;
 /// Bytes of evidence a question's second request quotes at most (a segment is at most 600).
 pub const QUOTE_MAX_BYTES: usize = 700;
 
-/// Tokens a question's second request adds to the first one's prompt and output: the quoted
-/// evidence (at most `QUOTE_MAX_BYTES`, a token a byte in the worst case of a script without
-/// spaces, about 4 bytes a token in English), its instruction and the answer line. The first
-/// request is sized with this, so both fit wherever it fits.
+/// Tokens a question's first request may write: one marker ("[S", up to five digits, "]").
+const EVIDENCE_TOKENS: usize = 16;
+
+/// Tokens a question's second request adds to the first one's prompt: the quoted evidence (at
+/// most `QUOTE_MAX_BYTES`, a token a byte in the worst case of a script without spaces, about 4
+/// bytes a token in English), its instruction and the answer line.
 const QUESTION_TOKENS: usize = QUOTE_MAX_BYTES + 64 + LINE_TOKENS;
+
+/// Tokens to keep free beyond `request`'s prompt and `max_tokens` when checking that it fits a
+/// context: for a question, its second request's.
+pub fn reserve(step: &Step<'_>) -> usize {
+    if step.question().is_some() {
+        QUESTION_TOKENS
+    } else {
+        0
+    }
+}
 
 /// The one line a question may be answered with when the document does not say.
 pub const REFUSAL: &str = "The document does not say.";
@@ -135,12 +147,13 @@ impl Step<'_> {
 }
 
 /// The request for `step` on the `numbered` segments labelled `labels`. For a question, the
-/// first of its two requests (the marker of the segment that answers it), sized for both.
+/// first of its two requests (the marker of the segment that answers it); `reserve` says what
+/// the second needs besides.
 pub fn request(numbered: &str, labels: &[u32], step: &Step<'_>, max_tokens: usize) -> GenRequest {
     let (instruction, lines, refusal) = step.instruction();
     let instruction = instruction.replace("{q}", step.question().unwrap_or_default());
     let (regex, max_tokens) = match step.question() {
-        Some(_) => (cite::marker_regex(labels), QUESTION_TOKENS),
+        Some(_) => (cite::marker_regex(labels), EVIDENCE_TOKENS),
         None => (cite::answer_regex_in(labels, lines, refusal, &step.alphabet(numbered)), max_tokens.min(lines * LINE_TOKENS)),
     };
     GenRequest {
