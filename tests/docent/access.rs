@@ -314,7 +314,8 @@ async fn an_injected_instruction_never_brings_another_document_into_the_prompt()
     assert_eq!(hits["results"].as_array().map(Vec::len), Some(1), "{hits}");
     assert!(!hits["results"].to_string().contains("ZEBRA-7731"), "search reached another document: {hits}");
     let prompts = recording.prompts.lock().unwrap().clone();
-    assert_eq!(prompts.len(), 3);
+    // The summary is one request; each question two (the evidence's marker, then the answer line).
+    assert_eq!(prompts.len(), 5);
     for p in prompts.iter() {
         assert!(p.contains("This lease runs for five years"), "the analysed document is missing from a prompt");
         assert!(!p.contains("ZEBRA-7731") || p.contains("What is the escrow code ZEBRA-7731?"), "{p}");

@@ -202,16 +202,11 @@ const CONTRACT: &str = "eval/cuad/lejuholdingsltd_20140121_drs__on_f_1__ex_10_26
 const GOVERNING_LAW: &str =
     "This Termination Agreement shall be governed by the laws of the PRC, without regard to conflicts of law principles.";
 
-// The goal of issue 21, not yet met, so ignored (run it with --ignored): the 0.5B model points at
-// the governing-law clause's marker, then writes the sentence that follows the clause in the
-// document (the counterparts clause), which the cited clause does not support, so the answer is
-// declined. Measured on llama-server with the same model and prompt (docs/eval-issue21/README.md,
-// "Why present clauses are declined"): with the marker after each segment it cites the clause and
-// copies the next sentence; with the marker before, before and after, or inside each segment, and
-// with the claim forced to open with the segment's first word, it cites or copies the counterparts
-// clause. Un-ignore it when an answer protocol makes the claim come from the cited segment.
+// Issue 21's case: asked in one line, the 0.5B model pointed at the governing-law clause's
+// marker, then wrote the sentence after the clause (the counterparts clause), which the clause
+// does not support, so the answer was declined (docs/eval-issue21/README.md). Asked in two steps
+// (the marker, then the line with the clause quoted before it), the claim comes from the clause.
 #[actix_web::test]
-#[ignore = "issue 21 open: the 0.5B model cites the governing-law clause but copies the sentence after it, so the answer is declined"]
 async fn real_model_points_at_the_clause_before_it_answers_and_declines_what_the_contract_lacks() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = settings(dir.path());

@@ -93,9 +93,10 @@ async fn an_eval_run_scores_every_suite_on_the_real_models_and_the_page_lists_it
             _ => assert!(scores["sections"].as_u64().unwrap() >= 1),
         }
     }
-    // The full-context model read the haystack whole: about 300 tokens of it, plus the prompt.
+    // The full-context model read the haystack whole: about 300 tokens of it, plus the prompt, in
+    // each of the question's two requests (the usage counts both).
     let needle_full = &lines[2]["analysis"]["usage"]["prompt_tokens"];
-    assert!(needle_full.as_u64().is_some_and(|t| (300..900).contains(&t)), "{needle_full}");
+    assert!(needle_full.as_u64().is_some_and(|t| (600..1800).contains(&t)), "{needle_full}");
 
     let summary: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     let suites: Vec<&str> =
