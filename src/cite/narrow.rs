@@ -127,7 +127,8 @@ mod tests {
         assert!(quote.starts_with("this Agreement is governed"), "{quote}");
         assert!(support(claim, quote) >= MIN_SUPPORT);
         // A claim that draws on the whole segment keeps the whole.
-        let (_, span) = narrow(text, &s, 0, "The distributor buys exclusively and the company delivers within thirty days.");
+        let (_, span) =
+            narrow(text, &s, 0, "The distributor buys exclusively and the company delivers within thirty days.");
         assert_eq!(span, s[0].span);
     }
 

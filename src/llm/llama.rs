@@ -382,7 +382,8 @@ impl Engine for LlamaEngine {
         let prompt = self.tokens(self.chat_prompt(&req)?, true).await?;
         let matcher =
             req.regex.as_ref().map(|re| Matcher::new(self.factory.create_parser(TopLevelGrammar::from_regex(re))));
-        let done = self.run(prompt, req.max_tokens, matcher, (false, req.reuse_prefix), super::progress_sender()).await?;
+        let done =
+            self.run(prompt, req.max_tokens, matcher, (false, req.reuse_prefix), super::progress_sender()).await?;
         Ok(GenOutput {
             text: self.text(&done.tokens),
             prompt_tokens: done.prompt_tokens,

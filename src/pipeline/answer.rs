@@ -228,9 +228,9 @@ fn answers(question: &str, (claim, ids): &(String, Vec<u32>), segments: &[Segmen
     }
     let in_question = content_words(question);
     let span_words = content_words(span);
-    let informs = content_words(claim)
-        .iter()
-        .any(|w| span_words.contains(w) && !in_question.iter().any(|q| same_word(q, w)) && !GENERIC.contains(&w.as_str()));
+    let informs = content_words(claim).iter().any(|w| {
+        span_words.contains(w) && !in_question.iter().any(|q| same_word(q, w)) && !GENERIC.contains(&w.as_str())
+    });
     let asked: HashSet<String> = asked_words(question).into_iter().collect();
     let said: HashSet<String> = content_words(claim).into_iter().chain(span_words).collect();
     informs && !asked.is_disjoint(&said)
@@ -291,7 +291,10 @@ mod tests {
     #[test]
     fn a_claim_that_restates_the_question_is_declined_whatever_it_cites() {
         // The cited segment is the governing-law clause, but the claim adds nothing from it.
-        assert_eq!(run("[S{3}] This agreement is governed by law.\n", &question(LAW)), vec![(REFUSAL.to_owned(), vec![])]);
+        assert_eq!(
+            run("[S{3}] This agreement is governed by law.\n", &question(LAW)),
+            vec![(REFUSAL.to_owned(), vec![])]
+        );
     }
 
     #[test]
@@ -371,9 +374,11 @@ mod tests {
         let numbered = cite::numbered_text(CONTRACT, &segments, &labels);
         let task = question(LAW);
         let step = Step::Task(&task);
-        let engine = Script { replies: std::sync::Mutex::new(replies(&labels)), seen: std::sync::Mutex::new(Vec::new()) };
+        let engine =
+            Script { replies: std::sync::Mutex::new(replies(&labels)), seen: std::sync::Mutex::new(Vec::new()) };
         let shown = Shown { text: CONTRACT, segments: &segments, labels: &labels, numbered: &numbered };
-        let (claims, outputs) = ask(&engine, &shown, &step, prompt::request(&numbered, &labels, &step, 512)).await.unwrap();
+        let (claims, outputs) =
+            ask(&engine, &shown, &step, prompt::request(&numbered, &labels, &step, 512)).await.unwrap();
         let seen = engine.seen.into_inner().unwrap();
         Asked { claims, outputs, seen, segments, labels }
     }
@@ -381,7 +386,10 @@ mod tests {
     #[tokio::test]
     async fn a_question_quotes_the_evidence_it_pointed_at_before_the_claim_is_written() {
         let Asked { claims, outputs, seen, segments, labels } = ask_contract(|labels| {
-            vec![format!("[S{}]", labels[0]), format!("[S{}] The laws of Pennsylvania govern this agreement.", labels[1])]
+            vec![
+                format!("[S{}]", labels[0]),
+                format!("[S{}] The laws of Pennsylvania govern this agreement.", labels[1]),
+            ]
         })
         .await;
         assert_eq!(claims, vec![("The laws of Pennsylvania govern this agreement.".to_owned(), vec![segments[1].id])]);
@@ -395,7 +403,8 @@ mod tests {
         // same prefix, and may cite only them.
         let second = &seen[1];
         assert!(second.reuse_prefix && !seen[0].reuse_prefix);
-        let (quote, _) = second.user.rsplit_once("The segment that answers it:\n").unwrap().1.split_once("\nAnswer").unwrap();
+        let (quote, _) =
+            second.user.rsplit_once("The segment that answers it:\n").unwrap().1.split_once("\nAnswer").unwrap();
         assert_eq!(
             quote,
             format!(

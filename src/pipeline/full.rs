@@ -56,7 +56,8 @@ impl Pipeline for FullContext {
             ));
         }
 
-        let failed = |e: anyhow::Error| AppError::new(ErrorCode::EngineFailed, "the model failed to answer").with_cause(e);
+        let failed =
+            |e: anyhow::Error| AppError::new(ErrorCode::EngineFailed, "the model failed to answer").with_cause(e);
         let (parsed, out) = if step.question().is_some() {
             let shown = answer::Shown { text: doc.text, segments: &segments, labels: &labels, numbered: &numbered };
             let (parsed, outputs) = answer::ask(&*self.engine, &shown, &step, request).await.map_err(failed)?;

@@ -154,7 +154,10 @@ pub fn request(numbered: &str, labels: &[u32], step: &Step<'_>, max_tokens: usiz
     let instruction = instruction.replace("{q}", step.question().unwrap_or_default());
     let (regex, max_tokens) = match step.question() {
         Some(_) => (cite::marker_regex(labels), EVIDENCE_TOKENS),
-        None => (cite::answer_regex_in(labels, lines, refusal, &step.alphabet(numbered)), max_tokens.min(lines * LINE_TOKENS)),
+        None => (
+            cite::answer_regex_in(labels, lines, refusal, &step.alphabet(numbered)),
+            max_tokens.min(lines * LINE_TOKENS),
+        ),
     };
     GenRequest {
         system: system(),

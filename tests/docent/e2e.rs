@@ -157,7 +157,12 @@ async fn real_models_compare_the_full_context_and_chunked_answers_with_verified_
 
 /// HTML as tera escapes a sentence's text.
 fn escaped(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#x27;").replace('/', "&#x2F;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2F;")
 }
 
 /// Each answer line of `html` whose citation failed verification is set apart as a whole line
@@ -169,7 +174,8 @@ fn check_unverified_lines(html: &str, analysis: &Value) -> usize {
     for s in analysis["answer"]["sentences"].as_array().unwrap() {
         let text = escaped(s["text"].as_str().unwrap());
         let failed = s["citations"].as_array().unwrap().iter().any(|id| !valid(id));
-        let apart = format!("<li class=\"sentence unverified\"><span class=\"unverified-note\">Not verified:</span> {text}");
+        let apart =
+            format!("<li class=\"sentence unverified\"><span class=\"unverified-note\">Not verified:</span> {text}");
         let plain = format!("<li class=\"sentence\">{text}");
         if failed {
             assert!(html.contains(&apart), "a line with a failed citation is not set apart: {text}\n{html}");
