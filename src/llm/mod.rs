@@ -68,6 +68,19 @@ pub struct GenOutput {
     pub decode_ms: u64,
 }
 
+impl GenOutput {
+    /// Add `other`'s tokens and times (not its text): the cost of several requests as one.
+    pub fn add_cost(&mut self, other: &GenOutput) {
+        self.prompt_tokens += other.prompt_tokens;
+        if let Some(n) = other.cached_tokens {
+            *self.cached_tokens.get_or_insert(0) += n;
+        }
+        self.completion_tokens += other.completion_tokens;
+        self.prefill_ms += other.prefill_ms;
+        self.decode_ms += other.decode_ms;
+    }
+}
+
 #[async_trait]
 pub trait Engine: Send + Sync {
     /// A name for the model, shown with every analysis.

@@ -167,19 +167,10 @@ async fn without_text_progress<F: std::future::Future>(request: F) -> F::Output 
     llm::PROGRESS.scope(inner, request).await
 }
 
-/// One usage and timing record for the requests of one answer.
+/// One usage and timing record for the requests of one answer (no text).
 pub fn combined(outputs: &[GenOutput]) -> GenOutput {
     let mut all = GenOutput::default();
-    for out in outputs {
-        all.text.push_str(&out.text);
-        all.prompt_tokens += out.prompt_tokens;
-        if let Some(n) = out.cached_tokens {
-            *all.cached_tokens.get_or_insert(0) += n;
-        }
-        all.completion_tokens += out.completion_tokens;
-        all.prefill_ms += out.prefill_ms;
-        all.decode_ms += out.decode_ms;
-    }
+    outputs.iter().for_each(|out| all.add_cost(out));
     all
 }
 

@@ -37,23 +37,16 @@ struct Claim {
     page: u32,
 }
 
+/// What the calls of one run cost together.
 #[derive(Default)]
 struct Tally {
-    usage: Usage,
-    prefill_ms: u64,
-    decode_ms: u64,
+    cost: GenOutput,
     calls: usize,
 }
 
 impl Tally {
     fn add(&mut self, out: &GenOutput) {
-        self.usage.prompt_tokens += out.prompt_tokens;
-        if let Some(n) = out.cached_tokens {
-            *self.usage.cached_tokens.get_or_insert(0) += n;
-        }
-        self.usage.completion_tokens += out.completion_tokens;
-        self.prefill_ms += out.prefill_ms;
-        self.decode_ms += out.decode_ms;
+        self.cost.add_cost(out);
         self.calls += 1;
     }
 }
@@ -318,8 +311,12 @@ impl Pipeline for Chunked {
             model: self.engine.model_name().to_owned(),
             answer,
             citations,
-            usage: tally.usage,
-            timings: Timings { prefill_ms: tally.prefill_ms, decode_ms: tally.decode_ms, total_ms },
+            usage: Usage {
+                prompt_tokens: tally.cost.prompt_tokens,
+                cached_tokens: tally.cost.cached_tokens,
+                completion_tokens: tally.cost.completion_tokens,
+            },
+            timings: Timings { prefill_ms: tally.cost.prefill_ms, decode_ms: tally.cost.decode_ms, total_ms },
             retrieval: Some(Retrieval {
                 method,
                 chunks: answered.chunks,
