@@ -11,6 +11,12 @@
 #include "flashinfer/attention/mask.cuh"
 #include "flashinfer/attention/variants.cuh"
 
+#include <cstdlib>
+#include <type_traits>
+
+// docent patch (README.docent.md): the tensor-core decode kernel for grouped-query attention.
+#include "docent_gqa_decode.cuh"
+
 using namespace flashinfer;
 
 namespace mistralrs_flashinfer {
@@ -104,6 +110,50 @@ cudaError_t run_flashinfer_decode(
       static_cast<DType *>(key_cache), static_cast<DType *>(value_cache),
       const_cast<int32_t *>(kv_indices), const_cast<int32_t *>(kv_indptr),
       const_cast<int32_t *>(kv_last_page_len));
+
+  // docent patch: grouped-query heads go through docent_gqa_decode.cuh where it takes the shape.
+  if constexpr (HEAD_DIM == docent_gqa::HEAD_DIM && !USE_SLIDING_WINDOW &&
+                !USE_LOGITS_SOFT_CAP && !std::is_same_v<DType, float>) {
+    if (docent_gqa::enabled() && num_kv_heads > 0 && num_qo_heads % num_kv_heads == 0 &&
+        docent_gqa::takes(HEAD_DIM, num_qo_heads / num_kv_heads, page_size, false, false)) {
+      docent_gqa::Args<DType> a{};
+      a.q = static_cast<const DType *>(q);
+      a.k = static_cast<const DType *>(key_cache);
+      a.v = static_cast<const DType *>(value_cache);
+      a.kv_indptr = kv_indptr;
+      a.kv_indices = kv_indices;
+      a.kv_last_page_len = kv_last_page_len;
+      a.request_indices = request_indices;
+      a.kv_tile_indices = kv_tile_indices;
+      a.kv_chunk_size_ptr = kv_chunk_size_ptr;
+      a.block_valid_mask = block_valid_mask;
+      a.partition_kv = tmp_v != nullptr;
+      a.o = static_cast<DType *>(a.partition_kv ? tmp_v : o);
+      a.lse = a.partition_kv ? static_cast<float *>(tmp_s) : nullptr;
+      a.group = num_qo_heads / num_kv_heads;
+      a.num_qo_heads = num_qo_heads;
+      a.page_size = page_size;
+      a.stride_page = paged_kv.stride_page;
+      a.stride_h = paged_kv.stride_h;
+      a.stride_n = paged_kv.stride_n;
+      a.q_stride_n = q_stride_n;
+      a.q_stride_h = q_stride_h;
+      a.sm_scale_log2 = sm_scale * math::log2e;
+      cudaError_t status = docent_gqa::launch(a, padded_batch_size, num_kv_heads, stream);
+      if (status == cudaSuccess && a.partition_kv) {
+        status = VariableLengthMergeStates(
+            static_cast<DType *>(tmp_v), static_cast<float *>(tmp_s),
+            const_cast<int32_t *>(o_indptr), static_cast<DType *>(o),
+            static_cast<float *>(nullptr), static_cast<uint32_t>(batch_size),
+            static_cast<uint32_t *>(nullptr), static_cast<uint32_t>(num_qo_heads),
+            HEAD_DIM, /*enable_pdl=*/false, stream);
+      }
+      if (status != cudaSuccess) {
+        fprintf(stderr, "docent GQA decode failed: %s\n", cudaGetErrorString(status));
+      }
+      return status;
+    }
+  }
 
   Params params(static_cast<DType *>(q), /*q_rope_offset=*/nullptr, paged_kv,
                 static_cast<DType *>(o), /*lse=*/nullptr,
