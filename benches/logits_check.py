@@ -9,6 +9,17 @@ For each docent file and prompt it prints the relative L2 error ||a - b|| / ||b|
 whether the top token agrees (shown only: on random weights the top logits lie close together),
 against transformers and against the reference file. A pair passes when the relative error is at
 most --tolerance (default 0.05); the wrong kernels must fail it, or the check proves nothing. Exit status 1 when any expectation is not met.
+
+Rows written with `--decode-tokens N` also carry, for each of N greedily decoded tokens, docent's 256
+most likely next tokens and their log-probabilities: those come through the decode attention kernel,
+which the next-token logits (a prefill) never reach. transformers runs the prompt followed by each
+run's own decoded tokens in one causal pass (teacher forcing), and at each decoded position the
+relative L2 error is taken over the log-probabilities of docent's 256 tokens, each vector centred on
+its mean (log-probabilities differ from logits by one constant per position); a prompt's error is the
+largest over its positions, against --decode-tolerance (default 0.2: this metric over 256 nearly
+equal log-probabilities of a random-weight model is noisier than the full logits'). Against another
+docent run the positions compared stop where the two decoded different tokens (on random weights the
+top tokens lie close together, so two right kernels can part at a near tie).
 """
 
 import argparse
@@ -42,6 +53,34 @@ def hf_logits(model, ids):
     return out.logits[0, -1].float()
 
 
+def decoded(row):
+    """The tokens a run decoded greedily: the first of each step's most likely tokens."""
+    return [int(step[0][0]) for step in row["decode"]]
+
+
+@torch.inference_mode()
+def hf_decode_logprobs(model, row):
+    """Log-probabilities of every token at each decoded position, teacher-forced on the row's own
+    decoded tokens: one row per decoded token."""
+    tokens = decoded(row)
+    ids = row["ids"] + tokens[:-1]
+    out = model(input_ids=torch.tensor([ids], device="cuda"), logits_to_keep=len(tokens))
+    return torch.log_softmax(out.logits[0].float(), dim=-1)
+
+
+def decode_error(steps, theirs, upto=None):
+    """Largest centred relative L2 error over the positions, of docent's log-probabilities against
+    `theirs` (a function of position and token ids)."""
+    worst = 0.0
+    for i, step in enumerate(steps[:upto]):
+        ids = torch.tensor([int(t) for t, _ in step], device="cuda")
+        ours = torch.tensor([float(lp) for _, lp in step], device="cuda")
+        ref = theirs(i, ids)
+        ours, ref = ours - ours.mean(), ref - ref.mean()
+        worst = max(worst, (torch.linalg.vector_norm(ours - ref) / torch.linalg.vector_norm(ref)).item())
+    return worst
+
+
 def compare(a, b):
     rel = (torch.linalg.vector_norm(a - b) / torch.linalg.vector_norm(b)).item()
     return rel, bool(a.argmax() == b.argmax())
@@ -53,6 +92,7 @@ def main():
     parser.add_argument("--reference", required=True, help="LABEL=FILE: the docent run others are compared with")
     parser.add_argument("--docent", action="append", default=[], help="LABEL=FILE: more docent runs")
     parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument("--decode-tolerance", type=float, default=0.2)
     args = parser.parse_args()
     AttentionInterface.register("docent_not_causal", wrong_attention(causal=False, scale_one=False))
     AttentionInterface.register("docent_scale_one", wrong_attention(causal=True, scale_one=True))
@@ -63,6 +103,10 @@ def main():
     for impl in ["sdpa", "docent_not_causal", "docent_scale_one"]:
         model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16, attn_implementation=impl).cuda()
         hf[impl] = {n: hf_logits(model, row["ids"]) for n, row in reference.items()}
+        for label, rows in runs:
+            for n, row in rows.items():
+                if "decode" in row:
+                    hf[impl, label, n] = hf_decode_logprobs(model, row)
         del model
         torch.cuda.empty_cache()
     ok = True
@@ -87,6 +131,44 @@ def main():
                 passes = rel <= args.tolerance
                 ok &= passes == expect
                 print(f"| {label} | {n} | {name} | {rel:.4f} | {top} | {passes} | {'pass' if expect else 'fail'} |")
+    if any("decode" in row for row in reference.values()):
+        print()
+        print(f"Decoded tokens: centred relative L2 error of the log-probabilities of docent's 256 most likely")
+        print(f"tokens, the largest over the decoded positions (tolerance {args.decode_tolerance}); transformers")
+        print(f"teacher-forced on each run's own tokens")
+        print()
+        print("| docent run | tokens | vs | positions | relative L2 error | passes | expected |")
+        print("|---|---:|---|---:|---:|---|---|")
+        for label, rows in runs:
+            for n, row in sorted(rows.items()):
+                ref_row = reference[n]
+                if "decode" not in row or "decode" not in ref_row:
+                    continue
+                ours, theirs = decoded(row), decoded(ref_row)
+                same = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+                peers = [("transformers sdpa", "sdpa", True),
+                         ("transformers, not causal (wrong)", "docent_not_causal", False),
+                         ("transformers, scale 1 (wrong)", "docent_scale_one", False)]
+                for name, impl, expect in peers:
+                    table = hf[impl, label, n]
+                    rel = decode_error(row["decode"], lambda i, ids: table[i][ids])
+                    passes = rel <= args.decode_tolerance
+                    ok &= passes == expect
+                    print(f"| {label} | {n} | {name} | {len(ours)} | {rel:.4f} | {passes} | {'pass' if expect else 'fail'} |")
+                if label != ref_label:
+                    def lookup(i, ids, step_list=ref_row["decode"]):
+                        known = {int(t): float(lp) for t, lp in step_list[i]}
+                        return torch.tensor([known.get(int(t), float("nan")) for t in ids.tolist()], device="cuda")
+                    # Only tokens both runs listed can be compared; drop the rest at each position.
+                    common = [[(t, lp) for t, lp in step if int(t) in {int(x) for x, _ in ref_row["decode"][i]}]
+                              for i, step in enumerate(row["decode"][:same])]
+                    rel = decode_error(common, lookup)
+                    passes = rel <= args.decode_tolerance
+                    ok &= passes
+                    print(f"| {label} | {n} | {ref_label} | {same} | {rel:.4f} | {passes} | pass |")
+                if same < min(len(ours), len(theirs)):
+                    print(f"{label}, {n} tokens: decoded tokens differ from {ref_label}'s from position {same}",
+                          file=sys.stderr)
     sys.exit(0 if ok else 1)
 
 

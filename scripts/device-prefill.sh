@@ -3,12 +3,16 @@
 # without Rust (as scripts/device-bench.sh; same binary, tokenizer and checkpoint):
 #
 #   scripts/device-prefill.sh OUT_DIR [STEPS]     STEPS: comma-separated, default all of
-#                                                 logits,attention,ttft,ttft-variants
+#                                                 logits,decode,attention,ttft,ttft-variants
 #
 # logits:    next-token logits of a 4-layer Qwen3-4B-shaped random checkpoint through
 #            FlashAttention-3 (prompts of 512 and 4,096 tokens: one pass), FlashAttention-2
 #            (MISTRALRS_FLASH_ATTN_V3=0) and FA3 in 1,024-token chunks, against transformers and two deliberately wrong attention kernels
 #            (benches/logits_check.py; exit 1 when an expectation fails).
+# decode:    the same checkpoint, 32 tokens decoded greedily after prompts of 512, 4,096 and 32,768
+#            tokens, through docent's grouped-query decode kernel and FlashInfer's
+#            (DOCENT_GQA_DECODE=0), against transformers teacher-forced on the decoded
+#            tokens and the two wrong kernels (benches/logits_check.py).
 # attention: the prefill attention kernels alone against torch's cuDNN and FA2 backends.
 # ttft:      `docent bench gpu` TTFT and decode at 32K and 262,080 tokens, FA3 in docent's 4,096-token
 #            chunks (every chunk after the first through the gather path), against transformers.
@@ -17,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$1"
-steps=",${2:-logits,attention,ttft,ttft-variants},"
+steps=",${2:-logits,decode,attention,ttft,ttft-variants},"
 mkdir -p "$out"
 exec > >(tee -a "$out/device.log") 2>&1
 
@@ -25,13 +29,14 @@ source scripts/device-env.sh
 export DOCENT_LOG="${DOCENT_LOG:-info,mistralrs_core=info}"
 limit="${DOCENT_BENCH_TIMEOUT:-900}"
 
+small=/tmp/docent-qwen3-4b-4-layers
+if [[ "$steps" == *",logits,"* || "$steps" == *",decode,"* ]] && [[ ! -e "$small/.complete" ]]; then
+  rm -rf "$small"
+  "$bin" checkpoint --shape qwen3-4b-4-layers --out "$small" --tokenizer "$tokenizer"
+  touch "$small/.complete"
+fi
+
 if [[ "$steps" == *",logits,"* ]]; then
-  small=/tmp/docent-qwen3-4b-4-layers
-  if [[ ! -e "$small/.complete" ]]; then
-    rm -rf "$small"
-    "$bin" checkpoint --shape qwen3-4b-4-layers --out "$small" --tokenizer "$tokenizer"
-    touch "$small/.complete"
-  fi
   timeout "$limit" "$bin" bench logits --model "$small" --out "$out/logits-fa3.jsonl"
   MISTRALRS_FLASH_ATTN_V3=0 timeout "$limit" "$bin" bench logits --model "$small" --out "$out/logits-fa2.jsonl"
   timeout "$limit" "$bin" bench logits --model "$small" --prefill-chunk-tokens 1024 \
@@ -40,6 +45,16 @@ if [[ "$steps" == *",logits,"* ]]; then
     --docent "FA2 one pass=$out/logits-fa2.jsonl" --docent "FA3, 1024-token chunks=$out/logits-fa3-chunks-1024.jsonl" \
     | tee "$out/logits.md" || echo "logits check: an expectation failed (exit $?)"
   rm -f "$out"/logits-*.jsonl
+fi
+
+if [[ "$steps" == *",decode,"* ]]; then
+  dec=(bench logits --model "$small" --lengths 512,4096,32768 --decode-tokens 32)
+  timeout "$limit" "$bin" "${dec[@]}" --out "$out/decode-docent.jsonl"
+  DOCENT_GQA_DECODE=0 timeout "$limit" "$bin" "${dec[@]}" --out "$out/decode-flashinfer.jsonl"
+  "$python" benches/logits_check.py --model "$small" --reference "FlashInfer decode=$out/decode-flashinfer.jsonl" \
+    --docent "docent GQA decode=$out/decode-docent.jsonl" \
+    | tee "$out/decode.md" || echo "decode check: an expectation failed (exit $?)"
+  rm -f "$out"/decode-*.jsonl
 fi
 
 if [[ "$steps" == *",attention,"* ]]; then

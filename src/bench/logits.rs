@@ -22,10 +22,19 @@ pub struct LogitsArgs {
     /// prompt up to that runs in one pass).
     #[arg(long)]
     pub prefill_chunk_tokens: Option<usize>,
-    /// Where to write one JSON object per prompt: `tokens`, `ids` and `logits`.
+    /// Greedy tokens to decode after each prompt (end-of-text banned); with more than 0, each
+    /// object also holds `decode`: per generated token, the 256 most likely tokens as
+    /// `[id, log-probability]` pairs, the generated one first. These come through the decode
+    /// attention kernel, which next-token logits (a prefill) never touch.
+    #[arg(long, default_value_t = 0)]
+    pub decode_tokens: usize,
+    /// Where to write one JSON object per prompt: `tokens`, `ids`, `logits` and maybe `decode`.
     #[arg(long)]
     pub out: PathBuf,
 }
+
+/// Log-probabilities kept per decoded token.
+const DECODE_TOP: usize = 256;
 
 pub async fn run(args: &LogitsArgs) -> anyhow::Result<()> {
     let shape = Qwen3Shape::from_config(&args.model.join("config.json"))?;
@@ -37,7 +46,7 @@ pub async fn run(args: &LogitsArgs) -> anyhow::Result<()> {
         max_context: None,
         force_cpu: false,
         max_num_seqs: 1,
-        kv_cache_tokens: longest + 1024,
+        kv_cache_tokens: longest + args.decode_tokens + 1024,
         kv_cache_dtype: crate::llm::KvCacheDtype::Auto,
         prefill_chunk_tokens: args.prefill_chunk_tokens,
         prefill_step_tokens: None,
@@ -52,7 +61,15 @@ pub async fn run(args: &LogitsArgs) -> anyhow::Result<()> {
         if logits.len() != shape.vocab || logits.iter().any(|x| !x.is_finite()) {
             bail!("{n}-token prompt: {} logits, not {} finite ones", logits.len(), shape.vocab);
         }
-        serde_json::to_writer(&mut out, &serde_json::json!({ "tokens": n, "ids": ids, "logits": logits }))?;
+        let mut row = serde_json::json!({ "tokens": n, "ids": ids, "logits": logits });
+        if args.decode_tokens > 0 {
+            let steps = engine.decode_logprobs(ids, args.decode_tokens, DECODE_TOP).await?;
+            if steps.len() != args.decode_tokens || steps.iter().any(|s| s.is_empty() || s.iter().any(|(_, lp)| !lp.is_finite())) {
+                bail!("{n}-token prompt: {} decode steps with log-probabilities, not {}", steps.len(), args.decode_tokens);
+            }
+            row["decode"] = serde_json::json!(steps);
+        }
+        serde_json::to_writer(&mut out, &row)?;
         out.write_all(b"\n")?;
         eprintln!("{n} tokens: logits written");
     }

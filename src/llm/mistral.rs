@@ -451,6 +451,42 @@ impl MistralEngine {
         )
     }
 
+    /// A greedy completion of raw token ids (end-of-text banned, as `timed_completion`) that also
+    /// returns, for each generated token, the `top` most likely tokens with their log-probabilities
+    /// (the generated token first): what checks of the decode attention kernels compare.
+    pub async fn decode_logprobs(&self, prompt: Vec<u32>, max_tokens: usize, top: usize) -> anyhow::Result<Vec<Vec<(u32, f32)>>> {
+        let _turn = self.turn().await;
+        let _blocks = self.reserve(prompt.len() + max_tokens).await?;
+        let mut request = self.bench_request(prompt, max_tokens).await;
+        request.return_logprobs = true;
+        request.sampling_params.top_n_logprobs = top;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        request.response = tx;
+        self.model.inner().get_sender(None)?.send(Request::Normal(Box::new(request))).await?;
+        loop {
+            match rx.recv().await {
+                Some(Response::PrefillProgress(_)) => {}
+                Some(Response::CompletionDone(done)) => {
+                    let steps = done
+                        .choices
+                        .into_iter()
+                        .next()
+                        .and_then(|c| c.logprobs)
+                        .and_then(|l| l.content)
+                        .context("the engine returned no log-probabilities")?;
+                    return Ok(steps
+                        .into_iter()
+                        .map(|step| step.top_logprobs.into_iter().map(|t| (t.token, t.logprob)).collect())
+                        .collect());
+                }
+                Some(Response::CompletionModelError(msg, _)) => bail!("model error: {msg}"),
+                Some(Response::InternalError(e) | Response::ValidationError(e)) => bail!("engine error: {e}"),
+                Some(_) => bail!("unexpected response from the engine"),
+                None => bail!("the engine dropped the request"),
+            }
+        }
+    }
+
     /// Like `timed_completion`, streamed: when each piece of the answer arrived, in seconds since
     /// the request was sent (a piece is a token, or a few when the detokenizer holds bytes back),
     /// and the text of each piece.
