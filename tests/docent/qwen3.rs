@@ -85,6 +85,37 @@ async fn a_constrained_answer_survives_a_model_that_prefers_ids_past_the_tokeniz
     assert!(whole.is_match(&out.text), "{:?} is not inside the grammar", out.text);
 }
 
+/// `decode_logprobs` (what the GPU check of the decode attention kernels compares with
+/// transformers, `docent bench logits --decode-tokens`) gives, for each decoded token, the
+/// log-probabilities of the token after it: step i must match the log-softmax of the logits that a
+/// prefill of the prompt and the first i decoded tokens gives, which never goes through decode.
+#[actix_web::test]
+async fn decoded_log_probabilities_match_a_prefill_of_the_same_tokens() {
+    let tokenizer_dir = crate::common::models_dir().join("qwen3-tokenizer");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tiny-qwen3");
+    write_random_qwen3(&dir, &Qwen3Shape::TINY, &tokenizer_dir, 5).unwrap();
+    let engine = MistralEngine::load(&cpu_settings(&dir)).await.expect("the tiny Qwen3 directory loads");
+
+    let prompt: Vec<u32> = (0..40).map(|i| 1_000 + i * 37).collect();
+    let steps = engine.decode_logprobs(prompt.clone(), 4, 16).await.expect("the decode completes");
+    assert_eq!(steps.len(), 4);
+    let mut ids = prompt;
+    let mut worst = 0.0f32;
+    for step in &steps {
+        assert_eq!(step.len(), 16);
+        assert!(step.windows(2).all(|w| w[0].1 >= w[1].1), "most likely first: {step:?}");
+        let logits = engine.next_token_logits(ids.clone()).await.unwrap();
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let log_z = max + logits.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
+        for &(id, lp) in step {
+            worst = worst.max((lp - (logits[id as usize] - log_z)).abs());
+        }
+        ids.push(step[0].0);
+    }
+    assert!(worst < 1e-3, "decoded log-probabilities differ from the prefill's by up to {worst}");
+}
+
 #[test]
 fn the_checkpoint_generator_writes_safetensors_that_the_reference_reader_accepts() {
     let tokenizer_dir = crate::common::models_dir().join("qwen3-tokenizer");
