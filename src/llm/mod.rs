@@ -69,6 +69,20 @@ pub struct GenOutput {
 }
 
 impl GenOutput {
+    /// The tokens, as an analysis reports them.
+    pub fn usage(&self) -> crate::domain::Usage {
+        crate::domain::Usage {
+            prompt_tokens: self.prompt_tokens,
+            cached_tokens: self.cached_tokens,
+            completion_tokens: self.completion_tokens,
+        }
+    }
+
+    /// The engine's times, with the whole run's `total_ms`, as an analysis reports them.
+    pub fn timings(&self, total_ms: u64) -> crate::domain::Timings {
+        crate::domain::Timings { prefill_ms: self.prefill_ms, decode_ms: self.decode_ms, total_ms }
+    }
+
     /// Add `other`'s tokens and times (not its text): the cost of several requests as one.
     pub fn add_cost(&mut self, other: &GenOutput) {
         self.prompt_tokens += other.prompt_tokens;

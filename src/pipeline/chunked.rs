@@ -14,7 +14,7 @@ use super::prompt::{self, Step, REFUSAL};
 use super::{DocInput, Pipeline, PipelineOutput, TaskSpec};
 use crate::cite::{self, Alphabet};
 use crate::domain::{
-    Answer, AnswerSentence, Chunk, PipelineKind, Retrieval, RetrievalMethod, Segment, Span, Task, Timings, Usage,
+    Answer, AnswerSentence, Chunk, PipelineKind, Retrieval, RetrievalMethod, Segment, Span, Task,
 };
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::index::ChunkIndex;
@@ -311,12 +311,8 @@ impl Pipeline for Chunked {
             model: self.engine.model_name().to_owned(),
             answer,
             citations,
-            usage: Usage {
-                prompt_tokens: tally.cost.prompt_tokens,
-                cached_tokens: tally.cost.cached_tokens,
-                completion_tokens: tally.cost.completion_tokens,
-            },
-            timings: Timings { prefill_ms: tally.cost.prefill_ms, decode_ms: tally.cost.decode_ms, total_ms },
+            usage: tally.cost.usage(),
+            timings: tally.cost.timings(total_ms),
             retrieval: Some(Retrieval {
                 method,
                 chunks: answered.chunks,

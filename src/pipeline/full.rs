@@ -11,7 +11,7 @@ use super::answer;
 use super::prompt::{self, Step};
 use super::{DocInput, Pipeline, PipelineOutput, TaskSpec};
 use crate::cite;
-use crate::domain::{PipelineKind, Timings, Usage};
+use crate::domain::PipelineKind;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::llm::Engine;
 
@@ -44,13 +44,14 @@ impl Pipeline for FullContext {
             AppError::new(ErrorCode::EngineFailed, "the model could not tokenize the prompt").with_cause(e)
         })?;
         let limit = self.engine.context_limit();
-        if prompt_tokens + request.max_tokens + prompt::reserve(&step) > limit {
+        let answer_tokens = request.max_tokens + prompt::reserve(&step);
+        if prompt_tokens + answer_tokens > limit {
             return Err(AppError::new(
                 ErrorCode::DocumentTooLong,
                 format!(
                     "the document and prompt take {prompt_tokens} tokens and the answer up to {}; \
                      model {} accepts {limit} in all",
-                    request.max_tokens + prompt::reserve(&step),
+                    answer_tokens,
                     self.engine.model_name()
                 ),
             ));
@@ -76,12 +77,8 @@ impl Pipeline for FullContext {
             model: self.engine.model_name().to_owned(),
             answer,
             citations,
-            usage: Usage {
-                prompt_tokens: out.prompt_tokens,
-                cached_tokens: out.cached_tokens,
-                completion_tokens: out.completion_tokens,
-            },
-            timings: Timings { prefill_ms: out.prefill_ms, decode_ms: out.decode_ms, total_ms },
+            usage: out.usage(),
+            timings: out.timings(total_ms),
             retrieval: None,
         })
     }
