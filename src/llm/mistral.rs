@@ -349,6 +349,8 @@ impl Engine for MistralEngine {
 struct Finished {
     text: String,
     usage: Usage,
+    /// Per generated token, when the request asked for log-probabilities.
+    logprobs: Option<Vec<mistralrs::core::ResponseLogprob>>,
 }
 
 impl MistralEngine {
@@ -367,12 +369,16 @@ impl MistralEngine {
             match rx.recv().await {
                 Some(Response::PrefillProgress(p)) => on_prefill(p),
                 Some(Response::Done(done)) => {
-                    let text = done.choices.first().and_then(|c| c.message.content.clone()).unwrap_or_default();
-                    return Ok(Finished { text, usage: done.usage });
+                    let choice = done.choices.into_iter().next();
+                    let logprobs = choice.as_ref().and_then(|c| c.logprobs.clone()).and_then(|l| l.content);
+                    let text = choice.and_then(|c| c.message.content).unwrap_or_default();
+                    return Ok(Finished { text, usage: done.usage, logprobs });
                 }
                 Some(Response::CompletionDone(done)) => {
-                    let text = done.choices.first().map(|c| c.text.clone()).unwrap_or_default();
-                    return Ok(Finished { text, usage: done.usage });
+                    let choice = done.choices.into_iter().next();
+                    let logprobs = choice.as_ref().and_then(|c| c.logprobs.clone()).and_then(|l| l.content);
+                    let text = choice.map(|c| c.text).unwrap_or_default();
+                    return Ok(Finished { text, usage: done.usage, logprobs });
                 }
                 Some(Response::ModelError(msg, _) | Response::CompletionModelError(msg, _)) => {
                     bail!("model error: {msg}")
@@ -460,31 +466,8 @@ impl MistralEngine {
         let mut request = self.bench_request(prompt, max_tokens).await;
         request.return_logprobs = true;
         request.sampling_params.top_n_logprobs = top;
-        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-        request.response = tx;
-        self.model.inner().get_sender(None)?.send(Request::Normal(Box::new(request))).await?;
-        loop {
-            match rx.recv().await {
-                Some(Response::PrefillProgress(_)) => {}
-                Some(Response::CompletionDone(done)) => {
-                    let steps = done
-                        .choices
-                        .into_iter()
-                        .next()
-                        .and_then(|c| c.logprobs)
-                        .and_then(|l| l.content)
-                        .context("the engine returned no log-probabilities")?;
-                    return Ok(steps
-                        .into_iter()
-                        .map(|step| step.top_logprobs.into_iter().map(|t| (t.token, t.logprob)).collect())
-                        .collect());
-                }
-                Some(Response::CompletionModelError(msg, _)) => bail!("model error: {msg}"),
-                Some(Response::InternalError(e) | Response::ValidationError(e)) => bail!("engine error: {e}"),
-                Some(_) => bail!("unexpected response from the engine"),
-                None => bail!("the engine dropped the request"),
-            }
-        }
+        let steps = self.send(request, |_| {}).await?.logprobs.context("the engine returned no log-probabilities")?;
+        Ok(steps.into_iter().map(|step| step.top_logprobs.into_iter().map(|t| (t.token, t.logprob)).collect()).collect())
     }
 
     /// Like `timed_completion`, streamed: when each piece of the answer arrived, in seconds since
