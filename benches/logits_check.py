@@ -156,13 +156,12 @@ def main():
                     ok &= passes == expect
                     print(f"| {label} | {n} | {name} | {len(ours)} | {rel:.4f} | {passes} | {'pass' if expect else 'fail'} |")
                 if label != ref_label:
-                    def lookup(i, ids, step_list=ref_row["decode"]):
-                        known = {int(t): float(lp) for t, lp in step_list[i]}
-                        return torch.tensor([known.get(int(t), float("nan")) for t in ids.tolist()], device="cuda")
+                    known = [{int(t): float(lp) for t, lp in step} for step in ref_row["decode"][:same]]
                     # Only tokens both runs listed can be compared; drop the rest at each position.
-                    common = [[(t, lp) for t, lp in step if int(t) in {int(x) for x, _ in ref_row["decode"][i]}]
+                    common = [[(t, lp) for t, lp in step if int(t) in known[i]]
                               for i, step in enumerate(row["decode"][:same])]
-                    rel = decode_error(common, lookup)
+                    rel = decode_error(common, lambda i, ids: torch.tensor(
+                        [known[i][int(t)] for t in ids.tolist()], device="cuda"))
                     passes = rel <= args.decode_tolerance
                     ok &= passes
                     print(f"| {label} | {n} | {ref_label} | {same} | {rel:.4f} | {passes} | pass |")
