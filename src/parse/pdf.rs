@@ -85,7 +85,11 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<PdfTex
             read.text = extract_page(&mut pdf_extract::PageReader::new(&doc, &empty), number, id);
         }
     }
-    if reads.iter().all(|r| r.text.is_err()) {
+    // Pages drawn with a CJK font that has no Unicode map go to poppler below, also when
+    // pdf-extract could not read them at all (it stops on some of those fonts' encodings).
+    let unmapped: Vec<u32> =
+        doc.get_pages().iter().filter(|(_, &id)| has_unmapped_cjk_font(&doc, id)).map(|(&n, _)| n).collect();
+    if reads.iter().zip(&page_numbers).all(|(r, n)| r.text.is_err() && !unmapped.contains(n)) {
         return Err(AppError::new(
             ErrorCode::PdfCorrupt,
             "the PDF could not be parsed: the parser stopped on malformed content on every page",
@@ -106,7 +110,9 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<PdfTex
             Ok(text) => pages.push(text),
             Err(e) => {
                 tracing::warn!(page = number, error = %e, "page extraction failed");
-                warnings.push(format!("page {number}: text could not be extracted"));
+                if !unmapped.contains(number) {
+                    warnings.push(format!("page {number}: text could not be extracted"));
+                }
                 pages.push(String::new());
             }
         }
@@ -125,8 +131,6 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<PdfTex
     } else {
         None
     };
-    let unmapped: Vec<u32> =
-        doc.get_pages().iter().filter(|(_, &id)| has_unmapped_cjk_font(&doc, id)).map(|(&n, _)| n).collect();
     if !unmapped.is_empty() {
         let readable = decrypted.as_deref().unwrap_or(bytes);
         warnings.push(reread_cjk_pages("pdftotext", readable, &page_numbers, &unmapped, &mut pages));

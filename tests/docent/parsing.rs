@@ -101,6 +101,22 @@ fn a_chinese_sentence_broken_across_lines_reads_whole_in_one_segment() {
     assert_offsets_valid(&p);
 }
 
+/// Japanese set in CID fonts that are named, not embedded, with no Unicode map (as Japanese PDF
+/// writers commonly make them): pdf-extract stops on every page, poppler reads them through the
+/// Adobe-Japan1 collection, and a sentence broken across lines reads whole.
+#[test]
+fn japanese_in_cid_fonts_without_a_unicode_map_reads_in_order() {
+    let p = parse_pdf("japanese_wagahai_cid.pdf", None).expect("the Japanese PDF parses");
+    let page = page_text(&p, 1);
+    assert!(page.starts_with("吾輩は猫である"), "{page}");
+    assert!(page.contains("吾輩は猫である。名前はまだ無い。"), "{page}");
+    assert!(page.contains("何でも薄暗いじめじめした所でニャーニャー泣いていた事だけは記憶している。"), "{page}");
+    assert!(page.contains("本契約は2026年12月3日に締結され"), "{page}");
+    assert!(p.warnings.iter().any(|w| w.starts_with("cjk_fonts: page(s) 1 ")), "{:?}", p.warnings);
+    assert!(!p.warnings.iter().any(|w| w.contains("could not be extracted")), "{:?}", p.warnings);
+    assert_offsets_valid(&p);
+}
+
 /// Each standard security handler as qpdf writes it (`qpdf --encrypt USER OWNER BITS`; Debian's
 /// qpdf, installed by scripts/test.sh) on a corpus PDF: refused without the password or with a
 /// wrong one, the same text as the original with the user password and with the owner password.
