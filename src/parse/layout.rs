@@ -6,6 +6,8 @@
 use pdf_extract::{MediaBox, OutputDev, OutputError, Transform};
 use unicode_bidi::{bidi_class, BidiClass, Level, ParagraphBidiInfo};
 
+mod columns;
+
 /// pdf-extract's `PlainTextOutput` with glyph boundaries and direction evidence recorded.
 /// Latin text comes out byte for byte as pdf-extract writes it.
 pub struct PageText {
@@ -68,7 +70,7 @@ impl PageText {
     /// pieces of a line in no useful order. Every glyph's text stays.
     pub fn finish(self) -> String {
         if self.rtl_letters == 0 || self.drawn_visual <= self.drawn_logical {
-            return self.text;
+            return columns::reading_order(&self.text, &self.glyphs).unwrap_or(self.text);
         }
         let (text, starts) =
             if self.rtl_letters * 3 >= self.letters { self.lines_by_position() } else { (self.text.clone(), self.starts.clone()) };

@@ -117,6 +117,21 @@ fn japanese_in_cid_fonts_without_a_unicode_map_reads_in_order() {
     assert_offsets_valid(&p);
 }
 
+/// The IRS's three columns are drawn row by row, each line across all three: read as drawn, one
+/// column's line ran into the next's ("…to the Internal use a different address…"). They read
+/// column by column, as poppler reads them.
+#[test]
+fn columns_drawn_row_by_row_read_column_by_column() {
+    let p = parse_pdf("irs_2007_instructions_1040nr.pdf", None).expect("the IRS PDF parses");
+    let page = page_text(&p, 1);
+    assert!(page.contains("Section references are to the Internal\nRevenue Code unless otherwise noted."), "{page}");
+    assert!(!page.contains("to the Internal use a different address"), "{page}");
+    assert_offsets_valid(&p);
+    // A page drawn column by column is read as before.
+    let p = parse_pdf("latex_multicolumn.pdf", None).expect("the LaTeX PDF parses");
+    assert!(!p.text.is_empty());
+}
+
 /// Each standard security handler as qpdf writes it (`qpdf --encrypt USER OWNER BITS`; Debian's
 /// qpdf, installed by scripts/test.sh) on a corpus PDF: refused without the password or with a
 /// wrong one, the same text as the original with the user password and with the owner password.
