@@ -391,8 +391,8 @@ impl Report<'_> {
             tokens: self.peer.throughput.iter().map(|t| t.0).collect(),
             latencies_s: self.peer.throughput.iter().map(|t| t.1).collect(),
             wall_s: self.peer.throughput.iter().map(|t| t.1).sum(),
-            failures: Vec::new(),
             peak_used_gib: self.peer.throughput.iter().map(|t| t.2).reduce(f64::max),
+            ..ThroughputRun::default()
         };
         if !peer.tokens.is_empty() {
             row(out, "peer (transformers), one at a time", &peer);
@@ -404,9 +404,37 @@ impl Report<'_> {
             num(ratio(together.per_minute(), peer.per_minute()), 1),
             num(ratio(together.per_minute(), alone.per_minute()), 1)
         );
+        render_throughput_phases(out, together, alone);
         for e in together.failures.iter().chain(&alone.failures).take(3) {
             let _ = writeln!(out, "- Failure: {e}");
         }
+    }
+}
+
+/// Where the time of the throughput runs went, from the engine's own step times: how fast prompts
+/// were read alone and in the batch, and so how much batching, which hides decoding, can gain.
+fn render_throughput_phases(out: &mut String, together: &ThroughputRun, alone: &ThroughputRun) {
+    let prefill: f64 = alone.prefill_s.iter().sum();
+    let decode: f64 = alone.decode_s.iter().sum();
+    if let Some(rate) = alone.prefill_tokens_per_s() {
+        let _ = writeln!(
+            out,
+            "- One at a time: prompt steps {prefill:.1} s ({rate:.0} prompt tokens/s), decode steps {decode:.1} s: \
+             prefill is {:.0} % of the engine's time. A batch that read prompts at that rate and hid every \
+             decode step would be at most {:.1}× one at a time (an estimate from these two measured figures)",
+            100.0 * prefill / (prefill + decode),
+            (prefill + decode) / prefill
+        );
+    }
+    if let Some(read) = together.all_prompts_read_s() {
+        let tokens: usize = together.tokens.iter().sum();
+        let _ = writeln!(
+            out,
+            "- All at once: every prompt read {read:.1} s after the start ({:.0} prompt tokens/s over that span, \
+             decodes included), the last answer {:.1} s after that",
+            tokens as f64 / read,
+            together.wall_s - read
+        );
     }
 }
 
@@ -527,5 +555,26 @@ mod tests {
         let report = Report { args: &plain.bench, tensor_parallel: 1, ..report };
         assert!(!report.command().contains("--kv-cache-dtype") && !report.command().contains("--overlap"));
         assert!(!report.command().contains("--peer-python"));
+    }
+
+    #[test]
+    fn the_phases_of_the_throughput_runs_come_from_the_step_times() {
+        let alone = ThroughputRun {
+            tokens: vec![16_000, 4_000],
+            prefill_s: vec![0.8, 0.2],
+            decode_s: vec![1.5, 1.5],
+            ..ThroughputRun::default()
+        };
+        let together = ThroughputRun { tokens: vec![16_000, 4_000], prompt_read_s: vec![0.4, 1.6], wall_s: 3.0, ..alone.clone() };
+        let mut out = String::new();
+        render_throughput_phases(&mut out, &together, &alone);
+        assert!(out.contains("prompt steps 1.0 s (20000 prompt tokens/s), decode steps 3.0 s"), "{out}");
+        assert!(out.contains("prefill is 25 % of the engine's time") && out.contains("at most 4.0× one at a time"), "{out}");
+        assert!(out.contains("every prompt read 1.6 s after the start (12500 prompt tokens/s"), "{out}");
+        assert!(out.contains("the last answer 1.4 s after that"), "{out}");
+        // A run whose engine reported nothing prints nothing rather than zeros.
+        let mut none = String::new();
+        render_throughput_phases(&mut none, &ThroughputRun::default(), &ThroughputRun::default());
+        assert!(none.is_empty(), "{none}");
     }
 }

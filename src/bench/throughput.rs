@@ -16,13 +16,21 @@ pub const MEDIAN_TOKENS: usize = 16_384;
 const LOG_SIGMA: f64 = 0.7;
 
 /// What one way of running the prompts measured.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ThroughputRun {
     /// Prompt tokens of each prompt run, in the order given.
     pub tokens: Vec<usize>,
     /// From submission to the answer, seconds, for each completed prompt (queueing included).
     pub latencies_s: Vec<f64>,
     pub failures: Vec<String>,
+    /// For each completed prompt, the engine's own split of its time: prompt steps (prefill and
+    /// the first token) and decode steps, seconds. Alone, the two add up to its latency; in a
+    /// batch each step is counted for every sequence in it.
+    pub prefill_s: Vec<f64>,
+    pub decode_s: Vec<f64>,
+    /// For each completed prompt that reported its prefill, when the last chunk was read,
+    /// seconds since the run started: the largest says when the batch had read every prompt.
+    pub prompt_read_s: Vec<f64>,
     /// Wall clock of the whole run (all prompts submitted at once, or one after another).
     pub wall_s: f64,
     pub peak_used_gib: Option<f64>,
@@ -32,6 +40,17 @@ impl ThroughputRun {
     /// Documents finished per minute of wall clock.
     pub fn per_minute(&self) -> Option<f64> {
         (self.wall_s > 0.0 && !self.latencies_s.is_empty()).then(|| self.latencies_s.len() as f64 * 60.0 / self.wall_s)
+    }
+
+    /// Prompt tokens a second over the prompt steps of prompts run alone (their summed prefill).
+    pub fn prefill_tokens_per_s(&self) -> Option<f64> {
+        let secs: f64 = self.prefill_s.iter().sum();
+        (secs > 0.0 && self.failures.is_empty()).then(|| self.tokens.iter().sum::<usize>() as f64 / secs)
+    }
+
+    /// When every prompt of a batch had been read, seconds since the run started.
+    pub fn all_prompts_read_s(&self) -> Option<f64> {
+        self.prompt_read_s.iter().copied().reduce(f64::max)
     }
 
     pub fn percentile(&self, p: f64) -> Option<f64> {
@@ -131,6 +150,7 @@ pub async fn all_at_once(engine: &MistralEngine, prompts: &[Vec<u32>], answer: u
     let start = Instant::now();
     let runs = prompts.iter().map(|p| engine.timed_completion(p.clone(), answer));
     let results = futures_util::future::join_all(runs).await;
+    let results = results.into_iter().map(|r| r.map(|done| (0.0, done))).collect();
     collect(prompts, results, start.elapsed().as_secs_f64())
 }
 
@@ -139,16 +159,23 @@ pub async fn one_at_a_time(engine: &MistralEngine, prompts: &[Vec<u32>], answer:
     let start = Instant::now();
     let mut results = Vec::new();
     for p in prompts {
-        results.push(engine.timed_completion(p.clone(), answer).await);
+        let sent = start.elapsed().as_secs_f64();
+        results.push(engine.timed_completion(p.clone(), answer).await.map(|done| (sent, done)));
     }
     collect(prompts, results, start.elapsed().as_secs_f64())
 }
 
-fn collect(prompts: &[Vec<u32>], results: Vec<anyhow::Result<TimedCompletion>>, wall_s: f64) -> ThroughputRun {
+/// Each result with the time its request was sent, seconds since the run started.
+fn collect(prompts: &[Vec<u32>], results: Vec<anyhow::Result<(f64, TimedCompletion)>>, wall_s: f64) -> ThroughputRun {
     let mut run = ThroughputRun { tokens: prompts.iter().map(Vec::len).collect(), wall_s, ..ThroughputRun::default() };
     for r in results {
         match r {
-            Ok(done) => run.latencies_s.push(done.wall_s),
+            Ok((sent, done)) => {
+                run.latencies_s.push(done.wall_s);
+                run.prefill_s.push(done.prefill_s);
+                run.decode_s.push(done.decode_s);
+                run.prompt_read_s.extend(done.last_report_s.map(|s| sent + s));
+            }
             Err(e) => run.failures.push(format!("{e:#}")),
         }
     }
@@ -196,5 +223,22 @@ mod tests {
         assert_eq!(run.percentile(95.0), Some(4.0));
         assert_eq!(run.per_minute(), Some(8.0));
         assert_eq!(ThroughputRun::default().per_minute(), None);
+    }
+
+    #[test]
+    fn prefill_rate_and_the_time_every_prompt_was_read() {
+        let run = ThroughputRun {
+            tokens: vec![3_000, 1_000],
+            prefill_s: vec![0.5, 0.5],
+            decode_s: vec![2.0, 2.0],
+            prompt_read_s: vec![0.6, 3.1],
+            ..ThroughputRun::default()
+        };
+        assert_eq!(run.prefill_tokens_per_s(), Some(4_000.0));
+        assert_eq!(run.all_prompts_read_s(), Some(3.1));
+        // A failed prompt's tokens were never read: no rate rather than a wrong one.
+        let failed = ThroughputRun { failures: vec!["x".into()], ..run };
+        assert_eq!(failed.prefill_tokens_per_s(), None);
+        assert_eq!(ThroughputRun::default().all_prompts_read_s(), None);
     }
 }
