@@ -126,6 +126,12 @@ impl MistralEngine {
         if !path.exists() {
             bail!("model not found at {} (run scripts/fetch-models.sh, or pass --model)", path.display());
         }
+        // With MISTRALRS_DEBUG=1 mistral.rs logs every engine step: the lengths of its sequences
+        // and its milliseconds. It reads that variable only when it sets up logging itself;
+        // docent's logging is set up already, so this call only turns the step log on.
+        if std::env::var("MISTRALRS_DEBUG").is_ok_and(|v| v.contains('1')) {
+            mistralrs::initialize_logging();
+        }
         let device = mistralrs::best_device(settings.force_cpu)?;
         if settings.tensor_parallel > 1 {
             if !cfg!(feature = "nccl") {
