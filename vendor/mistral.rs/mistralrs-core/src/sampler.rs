@@ -504,6 +504,12 @@ impl Sampler {
         self.temperature.is_none()
     }
 
+    /// docent patch: whether this sampler adds a bias to some tokens' logits.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn has_logits_bias(&self) -> bool {
+        !self.logits_bias.is_empty()
+    }
+
     #[cfg(feature = "cuda")]
     pub(crate) fn cuda_batch_sampling_plan(
         &self,
@@ -516,10 +522,11 @@ impl Sampler {
             .dry_params
             .as_ref()
             .is_some_and(|params| params.multiplier != 0.0);
+        // docent patch: a logits bias no longer sends the batch to the CPU; the batch sampler
+        // applies each row's bias on the GPU (`apply_device_logits_bias_if_needed`).
         if return_logprobs
             || has_penalties
             || has_dry_penalty
-            || !self.logits_bias.is_empty()
             || !self.logits_processors.is_empty()
         {
             return None;
@@ -985,7 +992,7 @@ impl Sampler {
     }
 
     #[cfg(feature = "cuda")]
-    fn apply_device_logits_bias_if_needed(&self, logits: Tensor) -> Result<Tensor> {
+    pub(crate) fn apply_device_logits_bias_if_needed(&self, logits: Tensor) -> Result<Tensor> {
         if self.logits_bias.is_empty() {
             return Ok(logits);
         }

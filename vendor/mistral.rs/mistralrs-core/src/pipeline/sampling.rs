@@ -694,7 +694,17 @@ fn try_sample_batch_cuda(
         return Ok(None);
     }
 
-    let logits = stack_final_logits(logits)?;
+    // docent patch: each row's logits bias on the GPU, as the one-sequence sampler applies it.
+    let logits = if samplers_and_plans.iter().any(|(sampler, _)| sampler.has_logits_bias()) {
+        let rows = std::iter::zip(logits, &samplers_and_plans)
+            .map(|(row, (sampler, _))| {
+                sampler.apply_device_logits_bias_if_needed(final_logits_row(row)?.to_dtype(DType::F32)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::stack(&rows, 0)?
+    } else {
+        stack_final_logits(logits)?
+    };
     let all_argmax = samplers_and_plans
         .iter()
         .all(|(_, plan)| plan.kind.is_argmax());
