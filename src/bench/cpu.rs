@@ -413,6 +413,7 @@ const NOTES: &[(&str, &str)] = &[
     ("bitcoin_ar.pdf", "as above: lam-alef ligatures backwards in poppler (اإلنفاق for الإنفاق, ال for لا)"),
     ("broken_xref_unreadablemetadata.pdf", "cross-reference table and page tree lost: poppler reads no text, docent rebuilds both and reads 3 pages"),
     ("scanned_with_bad_ocr_layer.pdf", "an invisible OCR layer: both read the same layer, whose text is poor"),
+    ("irs_2007_instructions_1040nr.pdf", "tax tables (pages 34–45): poppler reads each column of numbers top to bottom, parting a bracket from its tax; docent reads each row across; the 38 prose pages agree 0.998/0.976"),
     ("german_geotopo_117p.pdf", "formulas: poppler writes ≠ as 6=, the maps-to bar as 7, some delimiters as control characters (U+0004, U+0012, U+0013) and spaces before a subscript's bracket (xn ); the prose columns agree"),
     ("ethereum-yellowpaper-shanghai-efc5f9a.pdf", "formulas: poppler writes ≠ as 6= and the primed µ′s as µ0s, and spaces symbols from their subscripts (µs [0]); docent sets some primes apart from their symbols; the prose columns agree"),
 ];
