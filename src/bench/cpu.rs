@@ -481,7 +481,9 @@ fn pdf_part(pdfs: &[PathBuf]) -> anyhow::Result<String> {
         let (ours_words, theirs_words) = (words(&ours.text), words(&theirs_text.join("\n\n")));
         let pairs = |w: &[String]| w.windows(2).map(|p| p.join(" ")).collect::<Vec<_>>();
         let (ours_prose, theirs_prose) = (prose(&ours_words), prose(&theirs_words));
-        let prose_pairs = |w: &[&String]| w.windows(2).map(|p| format!("{} {}", p[0], p[1])).collect::<Vec<_>>();
+        let prose_pairs = |w: &[&String]| {
+            w.windows(2).filter_map(|p| if let [a, b] = p { Some(format!("{a} {b}")) } else { None }).collect::<Vec<_>>()
+        };
         writeln!(
             out,
             "| {name} | {} / {} | {ours_s:.2} | {theirs_s:.2} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",

@@ -106,18 +106,7 @@ impl PageText {
                 }
             }
         }
-        order.sort_by(|a, b| a.1.y.total_cmp(&b.1.y));
-        let mut lines: Vec<Vec<(f64, &Glyph)>> = Vec::new();
-        let mut baseline = f64::NEG_INFINITY;
-        for (x, glyph) in order {
-            match lines.last_mut() {
-                Some(line) if glyph.y - baseline <= glyph.size * 0.5 => line.push((x, glyph)),
-                _ => {
-                    baseline = glyph.y;
-                    lines.push(vec![(x, glyph)]);
-                }
-            }
-        }
+        let lines = baseline_lines(order, |(_, g)| g.y, |(_, g)| g.size * 0.5);
         let mut text = String::with_capacity(self.text.len());
         let mut starts = Vec::with_capacity(self.glyphs.len() * 2);
         let mut last: Option<(f64, f64)> = None;
@@ -126,7 +115,7 @@ impl PageText {
             let (y, size) = line.first().map_or((0.0, 0.0), |(_, g)| (g.y, g.size));
             if let Some((last_y, last_size)) = last {
                 starts.push(text.len());
-                text.push_str(if y - last_y > last_size.max(size) * 1.5 { "\n\n" } else { "\n" });
+                text.push_str(line_break((last_y, last_size), (y, size)));
             }
             last = Some((y, size));
             let mut right = f64::INFINITY;
@@ -142,6 +131,34 @@ impl PageText {
             }
         }
         (text, starts)
+    }
+}
+
+/// Items grouped in lines by baseline: sorted down the page (stably), a new line wherever an item
+/// sits more than `tolerance` below the baseline of its line's first item.
+fn baseline_lines<T>(mut items: Vec<T>, y: impl Fn(&T) -> f64, tolerance: impl Fn(&T) -> f64) -> Vec<Vec<T>> {
+    items.sort_by(|a, b| y(a).total_cmp(&y(b)));
+    let mut lines: Vec<Vec<T>> = Vec::new();
+    let mut baseline = f64::NEG_INFINITY;
+    for item in items {
+        match lines.last_mut() {
+            Some(line) if y(&item) - baseline <= tolerance(&item) => line.push(item),
+            _ => {
+                baseline = y(&item);
+                lines.push(vec![item]);
+            }
+        }
+    }
+    lines
+}
+
+/// What separates two lines, given each one's baseline and size: a blank line where they leave a
+/// gap of more than one and a half lines, as pdf-extract writes it.
+fn line_break((last_y, last_size): (f64, f64), (y, size): (f64, f64)) -> &'static str {
+    if y - last_y > last_size.max(size) * 1.5 {
+        "\n\n"
+    } else {
+        "\n"
     }
 }
 

@@ -6,7 +6,7 @@
 //! (and poppler) reads it: column by column, with lines that span the columns (titles, headers)
 //! in their place between them. Pages drawn column by column, as most are, stay as drawn.
 
-use super::Glyph;
+use super::{baseline_lines, line_break, Glyph};
 
 /// Fewer glyphs than this: no columns worth finding.
 const MIN_GLYPHS: usize = 200;
@@ -23,12 +23,15 @@ const MIN_COLUMN_WIDTH: f64 = 8.0;
 /// Jumps across a gutter on one baseline, in drawing order, before the order is called row by row.
 const MIN_CROSSINGS: usize = 3;
 
+/// An inked glyph (whitespace glyphs left out) and its rank among them in drawing order.
+type Inked<'a> = (usize, &'a Glyph);
+
 /// A run of glyphs drawn one after another on one baseline with no gutter-wide gap.
-struct Segment {
+struct Segment<'a> {
     x0: f64,
     x1: f64,
     y: f64,
-    glyphs: Vec<usize>,
+    glyphs: Vec<Inked<'a>>,
 }
 
 /// An x range free of text between two columns.
@@ -43,14 +46,15 @@ pub(super) fn reading_order(text: &str, glyphs: &[Glyph]) -> Option<String> {
     if glyphs.len() < MIN_GLYPHS {
         return None;
     }
-    let inked: Vec<usize> = (0..glyphs.len()).filter(|&i| !glyph_text(text, &glyphs[i]).trim().is_empty()).collect();
-    let size = median(inked.iter().map(|&i| glyphs[i].size).filter(|s| s.is_finite() && *s > 0.0).collect())?;
-    let segments = segments(glyphs, &inked, size);
+    let inked: Vec<Inked<'_>> =
+        glyphs.iter().filter(|g| !glyph_text(text, g).trim().is_empty()).enumerate().collect();
+    let size = median(inked.iter().map(|(_, g)| g.size).filter(|s| s.is_finite() && *s > 0.0).collect())?;
+    let segments = segments(&inked, size);
     let gutters = gutters(&segments, size);
-    if gutters.is_empty() || crossings(glyphs, &inked, &gutters, size) < MIN_CROSSINGS {
+    if gutters.is_empty() || crossings(&inked, &gutters, size) < MIN_CROSSINGS {
         return None;
     }
-    Some(lay_out(text, glyphs, &inked, &segments, &gutters, size))
+    Some(lay_out(text, &segments, &gutters, size))
 }
 
 fn glyph_text<'a>(text: &'a str, g: &Glyph) -> &'a str {
@@ -62,16 +66,15 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
     xs.get(xs.len() / 2).copied()
 }
 
-fn segments(glyphs: &[Glyph], inked: &[usize], size: f64) -> Vec<Segment> {
-    let mut out: Vec<Segment> = Vec::new();
-    for &i in inked {
-        let g = &glyphs[i];
+fn segments<'a>(inked: &[Inked<'a>], size: f64) -> Vec<Segment<'a>> {
+    let mut out: Vec<Segment<'a>> = Vec::new();
+    for &(rank, g) in inked {
         match out.last_mut() {
             Some(s) if (g.y - s.y).abs() <= size * 0.5 && g.x >= s.x1 - size * 0.5 && g.x <= s.x1 + size * SEGMENT_GAP => {
                 s.x1 = s.x1.max(g.right);
-                s.glyphs.push(i);
+                s.glyphs.push((rank, g));
             }
-            _ => out.push(Segment { x0: g.x, x1: g.right.max(g.x), y: g.y, glyphs: vec![i] }),
+            _ => out.push(Segment { x0: g.x, x1: g.right.max(g.x), y: g.y, glyphs: vec![(rank, g)] }),
         }
     }
     out
@@ -80,7 +83,7 @@ fn segments(glyphs: &[Glyph], inked: &[usize], size: f64) -> Vec<Segment> {
 /// Gutters between columns of prose: x ranges at least `MIN_GUTTER` sizes wide that almost no
 /// segment covers, with columns of full lines on both sides. All or nothing: a page whose
 /// "columns" are not all prose (a table) keeps its drawing order.
-fn gutters(segments: &[Segment], size: f64) -> Vec<Gutter> {
+fn gutters(segments: &[Segment<'_>], size: f64) -> Vec<Gutter> {
     if segments.len() < MIN_COLUMN_SEGMENTS * 2 {
         return Vec::new();
     }
@@ -122,7 +125,7 @@ fn gutters(segments: &[Segment], size: f64) -> Vec<Gutter> {
     }
     edges.push(max_x);
     for col in edges.chunks(2) {
-        let (lo, hi) = (col[0], col[1]);
+        let [lo, hi] = *col else { continue };
         let widths: Vec<f64> =
             segments.iter().filter(|s| s.x0 >= lo - 0.5 && s.x1 <= hi + 0.5).map(|s| s.x1 - s.x0).collect();
         if widths.len() < MIN_COLUMN_SEGMENTS || median(widths).unwrap_or(0.0) < size * MIN_COLUMN_WIDTH {
@@ -133,13 +136,15 @@ fn gutters(segments: &[Segment], size: f64) -> Vec<Gutter> {
 }
 
 /// How often the drawing order jumps across a gutter from one glyph to the next on one baseline.
-fn crossings(glyphs: &[Glyph], inked: &[usize], gutters: &[Gutter], size: f64) -> usize {
+fn crossings(inked: &[Inked<'_>], gutters: &[Gutter], size: f64) -> usize {
     inked
         .windows(2)
-        .filter(|w| {
-            let (a, b) = (&glyphs[w[0]], &glyphs[w[1]]);
-            (a.y - b.y).abs() <= size * 0.5
-                && gutters.iter().any(|g| a.right <= g.left + 0.5 && b.x >= g.right - 0.5)
+        .filter(|w| match w {
+            [(_, a), (_, b)] => {
+                (a.y - b.y).abs() <= size * 0.5
+                    && gutters.iter().any(|g| a.right <= g.left + 0.5 && b.x >= g.right - 0.5)
+            }
+            _ => false,
         })
         .count()
 }
@@ -147,72 +152,52 @@ fn crossings(glyphs: &[Glyph], inked: &[usize], gutters: &[Gutter], size: f64) -
 /// The text again: bands between lines that span the gutters, each band column by column, each
 /// column line by line; spaces where the writer put them between glyphs it drew in a row, and
 /// by the gap elsewhere, as pdf-extract lays out.
-fn lay_out(text: &str, glyphs: &[Glyph], inked: &[usize], segments: &[Segment], gutters: &[Gutter], size: f64) -> String {
-    let spans = |s: &Segment| gutters.iter().any(|g| s.x0 < g.left - 0.5 && s.x1 > g.right + 0.5);
+fn lay_out(text: &str, segments: &[Segment<'_>], gutters: &[Gutter], size: f64) -> String {
+    let spans = |s: &Segment<'_>| gutters.iter().any(|g| s.x0 < g.left - 0.5 && s.x1 > g.right + 0.5);
     let mut spanning: Vec<f64> = segments.iter().filter(|s| spans(s)).map(|s| s.y).collect();
     spanning.sort_by(f64::total_cmp);
     // Blocks keyed (band, place): place 0.. are the columns, then the band's closing spanning line.
-    let column_of = |s: &Segment| gutters.iter().filter(|g| g.right <= (s.x0 + s.x1) / 2.0).count();
-    let mut blocks: Vec<((usize, usize), Vec<usize>)> = Vec::new();
+    let column_of = |s: &Segment<'_>| gutters.iter().filter(|g| g.right <= (s.x0 + s.x1) / 2.0).count();
+    let mut blocks: Vec<((usize, usize), Vec<Inked<'_>>)> = Vec::new();
     for s in segments {
-        let key = if spans(s) {
-            // The spanning line closes the band above it.
-            (spanning.partition_point(|&y| y < s.y - size * 0.5), usize::MAX)
-        } else {
-            (spanning.partition_point(|&y| y < s.y - size * 0.5), column_of(s))
-        };
+        // A spanning line closes the band above it.
+        let band = spanning.partition_point(|&y| y < s.y - size * 0.5);
+        let key = (band, if spans(s) { usize::MAX } else { column_of(s) });
         match blocks.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.extend(&s.glyphs),
             None => blocks.push((key, s.glyphs.clone())),
         }
     }
     blocks.sort_by_key(|(k, _)| *k);
-    // The next inked glyph in drawing order after each, to keep the writer's own spaces.
-    let mut next = vec![usize::MAX; glyphs.len()];
-    for w in inked.windows(2) {
-        next[w[0]] = w[1];
-    }
     let mut out = String::with_capacity(text.len());
-    for (_, mut members) in blocks {
+    for (_, members) in blocks {
         if !out.is_empty() {
             out.push_str("\n\n");
         }
-        members.sort_by(|&a, &b| glyphs[a].y.total_cmp(&glyphs[b].y));
-        let mut lines: Vec<Vec<usize>> = Vec::new();
-        let mut baseline = f64::NEG_INFINITY;
-        for i in members {
-            match lines.last_mut() {
-                Some(line) if glyphs[i].y - baseline <= size * 0.5 => line.push(i),
-                _ => {
-                    baseline = glyphs[i].y;
-                    lines.push(vec![i]);
-                }
-            }
-        }
+        let lines = baseline_lines(members, |(_, g)| g.y, |_| size * 0.5);
         let mut last: Option<(f64, f64)> = None;
         for mut line in lines {
-            line.sort_by(|&a, &b| glyphs[a].x.total_cmp(&glyphs[b].x).then(a.cmp(&b)));
-            let first = &glyphs[line[0]];
-            if let Some((y, s)) = last {
-                out.push_str(if first.y - y > s.max(first.size) * 1.5 { "\n\n" } else { "\n" });
+            line.sort_by(|(ra, a), (rb, b)| a.x.total_cmp(&b.x).then(ra.cmp(rb)));
+            let Some(&(_, first)) = line.first() else { continue };
+            if let Some(last) = last {
+                out.push_str(line_break(last, (first.y, first.size)));
             }
             last = Some((first.y, first.size));
-            let mut prev: Option<usize> = None;
-            for i in line {
-                let g = &glyphs[i];
-                if let Some(p) = prev {
-                    let between = text.get(glyphs[p].end..g.start).unwrap_or_default();
-                    let space = if next[p] == i {
-                        between.chars().any(char::is_whitespace)
+            let mut prev: Option<Inked<'_>> = None;
+            for (rank, g) in line {
+                if let Some((prev_rank, p)) = prev {
+                    // Drawn one after the other: the writer's own separator decides.
+                    let space = if prev_rank + 1 == rank {
+                        text.get(p.end..g.start).unwrap_or_default().chars().any(char::is_whitespace)
                     } else {
-                        g.x > glyphs[p].right + g.size * 0.1
+                        g.x > p.right + g.size * 0.1
                     };
                     if space {
                         out.push(' ');
                     }
                 }
                 out.push_str(glyph_text(text, g));
-                prev = Some(i);
+                prev = Some((rank, g));
             }
         }
     }
