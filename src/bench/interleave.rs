@@ -83,7 +83,13 @@ pub async fn run(
 /// the window is everything). A stall that starts inside the window and ends after it counts: a
 /// prefill in one step holds the other answer's next token until after its own first one.
 pub fn gaps_within(arrivals: &[f64], from: f64, to: f64) -> Vec<f64> {
-    arrivals.windows(2).filter(|w| w[1] > from && w[0] < to).map(|w| w[1] - w[0]).collect()
+    arrivals
+        .windows(2)
+        .filter_map(|w| match *w {
+            [a, b] if b > from && a < to => Some(b - a),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Mean, median and largest of some gaps, in milliseconds.
@@ -94,7 +100,7 @@ pub fn gap_stats(gaps: &[f64]) -> Option<(f64, f64, f64)> {
     let mut sorted = gaps.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mean = sorted.iter().sum::<f64>() / sorted.len() as f64;
-    Some((mean * 1e3, sorted[sorted.len() / 2] * 1e3, sorted[sorted.len() - 1] * 1e3))
+    Some((mean * 1e3, sorted.get(sorted.len() / 2)? * 1e3, sorted.last()? * 1e3))
 }
 
 impl Together {

@@ -67,7 +67,9 @@ pub async fn run(args: &LogitsArgs) -> anyhow::Result<()> {
             if steps.len() != args.decode_tokens || steps.iter().any(|s| s.is_empty() || s.iter().any(|(_, lp)| !lp.is_finite())) {
                 bail!("{n}-token prompt: {} decode steps with log-probabilities, not {}", steps.len(), args.decode_tokens);
             }
-            row["decode"] = serde_json::json!(steps);
+            if let Some(fields) = row.as_object_mut() {
+                fields.insert("decode".to_owned(), serde_json::json!(steps));
+            }
         }
         serde_json::to_writer(&mut out, &row)?;
         out.write_all(b"\n")?;
