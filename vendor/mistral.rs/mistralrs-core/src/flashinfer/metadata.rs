@@ -74,6 +74,60 @@ fn decode_split_tokens(
     1 << (usize::BITS - 1 - tokens.leading_zeros())
 }
 
+// docent patch: a decode step's tile queue is sized by what its plan can hold, not by
+// rows x (cache capacity / smallest chunk). Upstream padded the queue, for CUDA graphs, to every
+// row holding the whole cache in 256-token chunks: with a 655,360-token cache and 32 rows that is
+// 81,920 tiles x 8 KV heads = 655,360 thread blocks a layer, of which a few thousand have work;
+// the rest still start and exit, and decode steps of 17-32 sequences took 80 ms with graphs
+// against 34 ms without (benches/gpu-report.md, run 17).
+//
+// The budget is fixed by the row count, the heads and the capacity, so a graph captured for a
+// batch bucket keeps its shape. Without shared prefixes upstream's plan always fits: with
+// 2048-token chunks the rows' tiles are at most rows + capacity / 2048, and with smaller chunks
+// at most about 2 x `chunks_needed` + 1 a row. Rows that share cached blocks can exceed it; then
+// `decode_split_pages_within` doubles the chunk until the plan fits.
+pub(crate) fn decode_tile_budget(
+    batch_size: usize,
+    num_kv_heads: usize,
+    capacity_tokens: usize,
+) -> usize {
+    decode_tile_budget_for(batch_size, num_kv_heads, cuda_sm_count(), capacity_tokens)
+}
+
+fn decode_tile_budget_for(
+    batch_size: usize,
+    num_kv_heads: usize,
+    sm_count: usize,
+    capacity_tokens: usize,
+) -> usize {
+    let rows = batch_size.max(1);
+    let chunks_needed = (DECODE_SPLIT_BLOCKS_PER_SM * sm_count)
+        .div_ceil((rows * num_kv_heads).max(1))
+        .max(1);
+    (rows * (2 * chunks_needed + 2)).max(rows + capacity_tokens.div_ceil(DECODE_SPLIT_MAX_TOKENS))
+}
+
+/// docent patch: `split_pages`, doubled until the rows' tiles fit in `budget` (at least one tile a
+/// row, so any budget of at least the row count is reached).
+pub(crate) fn decode_split_pages_within(
+    context_lens: &[usize],
+    block_size: usize,
+    split_pages: usize,
+    budget: usize,
+) -> usize {
+    let blocks = context_lens
+        .iter()
+        .map(|len| len.div_ceil(block_size).max(1))
+        .collect::<Vec<_>>();
+    let longest = blocks.iter().copied().max().unwrap_or(1);
+    let tiles = |pages: usize| blocks.iter().map(|b| b.div_ceil(pages)).sum::<usize>();
+    let mut pages = split_pages.max(1);
+    while pages < longest && tiles(pages) > budget {
+        pages = pages.saturating_mul(2);
+    }
+    pages
+}
+
 // Converts scheduler block tables into FlashInfer's paged-KV CSR tensors.
 pub(crate) fn make_paged_kv_tensors(
     tables: &[Vec<usize>],
@@ -301,5 +355,42 @@ mod tests {
         assert_eq!(decode_split_tokens(64, 8, 48, 8192), 2048);
         assert_eq!(decode_split_capacity_pages(32), 8);
         assert!(decode_split_pages(32, 1, 4, 8192) >= decode_split_capacity_pages(32));
+    }
+
+    #[test]
+    fn decode_tile_budget_holds_upstreams_plan_without_shared_blocks() {
+        // Qwen3-4B on an H200 (8 KV heads, 132 SMs), a 655,360-token cache of 32-token pages.
+        let capacity = 655_360;
+        for batch in [1usize, 2, 5, 8, 16, 17, 32, 64] {
+            let budget = decode_tile_budget_for(batch, 8, 132, capacity);
+            // upstream's queue for the same step: every row as long as the whole cache in
+            // 256-token chunks (2,560 tiles a row); 8x smaller at 1 row, 230x at 32
+            assert!(budget * 7 < batch * capacity.div_ceil(32).div_ceil(8), "batch {batch}");
+            for longest in [1usize, 300, 4_096, 20_000, 65_536, capacity / batch] {
+                // the rows share the cache: one as long as `longest`, the others split the rest
+                let rest = (capacity - longest) / batch.max(2);
+                let lens = std::iter::once(longest)
+                    .chain(std::iter::repeat_n(rest.min(longest), batch - 1))
+                    .collect::<Vec<_>>();
+                let tokens = decode_split_tokens(batch, 8, 132, longest);
+                let pages = tokens.div_ceil(32);
+                let tiles = lens.iter().map(|l| l.div_ceil(32).max(1).div_ceil(pages)).sum::<usize>();
+                assert!(tiles <= budget, "batch {batch} longest {longest}: {tiles} > {budget}");
+                assert_eq!(decode_split_pages_within(&lens, 32, pages, budget), pages);
+            }
+        }
+    }
+
+    #[test]
+    fn rows_sharing_a_long_prefix_get_larger_chunks_within_the_budget() {
+        // 32 questions on one 200K-token document: every row holds the same blocks
+        let lens = vec![200_000usize; 32];
+        let budget = decode_tile_budget_for(32, 8, 132, 262_144);
+        let pages = decode_split_pages_within(&lens, 32, 2048 / 32, budget);
+        let tiles = lens.iter().map(|l| l.div_ceil(32).div_ceil(pages)).sum::<usize>();
+        assert!(tiles <= budget, "{tiles} > {budget}");
+        assert!(pages > 2048 / 32);
+        // the chunk stops growing once each row is one tile
+        assert_eq!(decode_split_pages_within(&[10_000], 32, 8, 0), 512);
     }
 }

@@ -10,7 +10,8 @@ use crate::paged_attention::attention_backend::{
 
 mod metadata;
 pub(crate) use metadata::{
-    decode_split_capacity_pages, decode_split_pages, flashinfer_metadata, flashinfer_paged_kv,
+    decode_split_capacity_pages, decode_split_pages, decode_split_pages_within, decode_tile_budget,
+    flashinfer_metadata, flashinfer_paged_kv,
     flashinfer_tile_plan, flashinfer_view, make_paged_kv_decode_tensors,
     make_paged_kv_decode_tensors_from_lens, make_paged_kv_tensors,
 };

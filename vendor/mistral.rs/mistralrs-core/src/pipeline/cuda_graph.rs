@@ -50,7 +50,7 @@ pub(crate) fn cuda_graph_precapture_batches() -> std::ops::RangeInclusive<usize>
     1..=CUDA_GRAPH_EXACT_BATCH_BUCKETS
 }
 
-/// One decode step, padded up to its graph batch bucket. Pad rows alias row 0 for every read, skip
+/// One decode step, padded up to its graph batch bucket. Pad rows read one token of row 0's cache, skip
 /// their KV writes and point at the hybrid pad slot, so the model can run them and their outputs be
 /// dropped.
 pub(crate) struct CudaGraphDecodeStep {

@@ -71,7 +71,9 @@ pub mod text_models_inputs_processor {
         device_map::DeviceMapper,
         flashinfer::{
             decode_split_capacity_pages as flashinfer_decode_split_capacity_pages,
-            decode_split_pages as flashinfer_decode_split_pages, flashinfer_metadata,
+            decode_split_pages as flashinfer_decode_split_pages,
+            decode_split_pages_within as flashinfer_decode_split_pages_within,
+            decode_tile_budget as flashinfer_decode_tile_budget, flashinfer_metadata,
             flashinfer_paged_kv, flashinfer_tile_plan, flashinfer_view,
             make_paged_kv_decode_tensors, make_paged_kv_decode_tensors_from_lens,
             make_paged_kv_tensors, FlashInferMetadata, FlashInferPagedAttentionView,
@@ -1574,20 +1576,34 @@ pub mod text_models_inputs_processor {
             self.slot_mappings.len()
         }
 
-        /// Pad to `batch_size` rows. Pad rows alias row 0 for every read (same block table and context)
-        /// and carry `_PAD_SLOT_ID` slot mappings, so the cache kernels skip their KV writes.
+        /// Pad to `batch_size` rows. Pad rows read one token of row 0's first block and carry
+        /// `_PAD_SLOT_ID` slot mappings, so the cache kernels skip their KV writes.
         pub fn padded(&self, batch_size: usize) -> Self {
             let mut rows = self.clone();
             let q = self.query_len;
+            // docent patch: a pad row reads one token, of row 0's first block, instead of
+            // row 0's whole context. Its output is dropped; upstream's aliasing made a step of 17
+            // sequences read row 0's cache 15 more times in its graph of 32.
+            let one_token = |tables: &[Vec<usize>], lens: &[usize]| {
+                tables[..q]
+                    .iter()
+                    .zip(&lens[..q])
+                    .map(|(table, &len)| match table.first() {
+                        Some(&block) => (vec![block], 1),
+                        None => (table.clone(), len),
+                    })
+                    .unzip::<_, _, Vec<_>, Vec<_>>()
+            };
+            let (pad_tables, pad_lens) = one_token(&self.block_tables, &self.context_lens);
+            let (pad_full_tables, pad_full_lens) =
+                one_token(&self.full_block_tables, &self.full_context_lens);
             while rows.slot_mappings.len() < batch_size {
                 rows.slot_mappings
                     .push(vec![_PAD_SLOT_ID; self.slot_mappings[0].len()]);
-                rows.block_tables.extend_from_slice(&self.block_tables[..q]);
-                rows.context_lens.extend_from_slice(&self.context_lens[..q]);
-                rows.full_block_tables
-                    .extend_from_slice(&self.full_block_tables[..q]);
-                rows.full_context_lens
-                    .extend_from_slice(&self.full_context_lens[..q]);
+                rows.block_tables.extend_from_slice(&pad_tables);
+                rows.context_lens.extend_from_slice(&pad_lens);
+                rows.full_block_tables.extend_from_slice(&pad_full_tables);
+                rows.full_context_lens.extend_from_slice(&pad_full_lens);
             }
             rows
         }
@@ -1645,23 +1661,32 @@ pub mod text_models_inputs_processor {
                     batch_size * max_block_table_len,
                 )?;
 
-            let decode_split_pages = flashinfer_decode_split_pages(
-                block_size,
+            // docent patch: the tile queue sized by `flashinfer_decode_tile_budget`, not by
+            // rows x the block table's capacity in the smallest chunks (see flashinfer/metadata.rs).
+            let tile_budget = flashinfer_decode_tile_budget(
                 batch_size,
                 self.num_kv_heads,
-                paged_attn_context_lens.iter().copied().max().unwrap_or(0),
+                max_block_table_len * block_size,
+            );
+            let decode_split_pages = flashinfer_decode_split_pages_within(
+                paged_attn_context_lens,
+                block_size,
+                flashinfer_decode_split_pages(
+                    block_size,
+                    batch_size,
+                    self.num_kv_heads,
+                    paged_attn_context_lens.iter().copied().max().unwrap_or(0),
+                ),
+                tile_budget,
             );
             let split_pages = Some(decode_split_pages);
-            let tiles_per_row = max_block_table_len
-                .max(1)
-                .div_ceil(flashinfer_decode_split_capacity_pages(block_size));
             let (request_indices, kv_tile_indices, o_indptr, kv_chunk_size, block_valid_mask) =
                 make_paged_kv_decode_tensors(
                     block_tables,
                     paged_attn_context_lens,
                     block_size,
                     split_pages,
-                    batch_size * tiles_per_row,
+                    tile_budget,
                 )?;
             let full_matches_paged = self.sliding_window.is_none();
 
@@ -1719,20 +1744,28 @@ pub mod text_models_inputs_processor {
                     block_size,
                     full_block_tables.len() * full_max_block_table_len,
                 )?;
-            let full_decode_split_pages = flashinfer_decode_split_pages(
-                block_size,
-                batch_size,
+            // docent patch: the tile budget, as above.
+            let full_tile_budget = flashinfer_decode_tile_budget(
+                full_block_tables.len(),
                 self.num_kv_heads,
-                full_paged_attn_context_lens
-                    .iter()
-                    .copied()
-                    .max()
-                    .unwrap_or(0),
+                full_max_block_table_len * block_size,
+            );
+            let full_decode_split_pages = flashinfer_decode_split_pages_within(
+                full_paged_attn_context_lens,
+                block_size,
+                flashinfer_decode_split_pages(
+                    block_size,
+                    batch_size,
+                    self.num_kv_heads,
+                    full_paged_attn_context_lens
+                        .iter()
+                        .copied()
+                        .max()
+                        .unwrap_or(0),
+                ),
+                full_tile_budget,
             );
             let full_split_pages = Some(full_decode_split_pages);
-            let full_tiles_per_row = full_max_block_table_len
-                .max(1)
-                .div_ceil(flashinfer_decode_split_capacity_pages(block_size));
             let (
                 full_paged_kv_request_indices,
                 full_paged_kv_tile_indices,
@@ -1744,7 +1777,7 @@ pub mod text_models_inputs_processor {
                 full_paged_attn_context_lens,
                 block_size,
                 full_split_pages,
-                full_block_tables.len() * full_tiles_per_row,
+                full_tile_budget,
             )?;
             let full_context_lens_tensor = Tensor::from_vec(
                 full_paged_attn_context_lens
@@ -2370,7 +2403,7 @@ pub mod text_models_inputs_processor {
         use super::*;
 
         #[test]
-        fn padded_decode_rows_alias_row_zero_without_kv_writes() {
+        fn padded_decode_rows_read_one_token_without_kv_writes() {
             let rows = DecodePagedRows {
                 slot_mappings: vec![vec![40, 41], vec![72, 73]],
                 block_tables: vec![vec![1, 2], vec![1, 2], vec![3], vec![3]],
@@ -2393,15 +2426,15 @@ pub mod text_models_inputs_processor {
             assert_eq!(padded.block_tables.len(), 8);
             assert_eq!(
                 &padded.block_tables[4..],
-                &[vec![1, 2], vec![1, 2], vec![1, 2], vec![1, 2]]
+                &[vec![1], vec![1], vec![1], vec![1]]
             );
-            assert_eq!(&padded.context_lens[4..], &[40, 41, 40, 41]);
-            assert_eq!(&padded.full_context_lens[4..], &[40, 41, 40, 41]);
+            assert_eq!(&padded.context_lens[4..], &[1, 1, 1, 1]);
+            assert_eq!(&padded.full_context_lens[4..], &[1, 1, 1, 1]);
             let metadata = Arc::new(padded).build().unwrap();
             assert_eq!(metadata.slot_mappings[&Device::Cpu.location()].dims(), &[8]);
             assert_eq!(
                 metadata.paged_context_lens_cpu.as_deref(),
-                Some(&[40, 41, 8, 9, 40, 41, 40, 41][..])
+                Some(&[40, 41, 8, 9, 1, 1, 1, 1][..])
             );
             assert!(metadata.decode_rows.is_some());
         }
