@@ -3,7 +3,9 @@
 Reads the prompts docent wrote (little-endian u32 token ids, `prompt_<tokens>.u32`), and prints
 one JSON object per line on stdout:
   {"kind": "gpu", "name": ...}
-  {"kind": "matmul", "tflops": ...}          dense bf16 matmul rate, the FLOP floor's divisor
+  {"kind": "matmul", "tflops": ..., "sustained_tflops": ...}
+                                             dense bf16 matmul rate, a burst and after 10 s at the
+                                             power cap: the two FLOP floors' divisors
   {"kind": "run", "impl": "sdpa", "tokens": N, "ttft_s": ..., "decode_tok_s": ..., "peak_gib": ...}
   {"kind": "error", "impl": ..., "tokens": N, "message": ...}
   {"kind": "tput", "tokens": N, "seconds": ..., "peak_gib": ...}   one throughput prompt (`tput_<j>.u32`),
@@ -39,6 +41,28 @@ def matmul_tflops(n=8192, iters=50):
         a @ b
     torch.cuda.synchronize()
     return 2 * n**3 * iters / (time.perf_counter() - start) / 1e12
+
+
+def matmul_sustained_tflops(n=8192, seconds=10.0, window=3.0):
+    """The matmul rate over the last `window` seconds of `seconds` back to back: the rate a
+    30-40 s prefill meets once the board reaches its power cap (the H200 here drops from ~1,980
+    to ~1,500 MHz within a second; benches/sustained_clocks.py)."""
+    a = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
+    b = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
+    marks = []
+    done = 0
+    start = time.perf_counter()
+    while not marks or marks[-1][0] - start < seconds:
+        for _ in range(10):
+            a @ b
+        torch.cuda.synchronize()
+        done += 10
+        marks.append((time.perf_counter(), done))
+    end_t, end_n = marks[-1]
+    begin_t, begin_n = next((t, c) for t, c in marks if t >= end_t - window)
+    if end_n == begin_n:
+        begin_t, begin_n = start, 0
+    return 2 * n**3 * (end_n - begin_n) / (end_t - begin_t) / 1e12
 
 
 def load(model_dir, impl):
@@ -85,7 +109,7 @@ def main():
     lengths = [int(x) for x in args.lengths.split(",")]
 
     emit(kind="gpu", name=torch.cuda.get_device_name(), torch=torch.__version__)
-    emit(kind="matmul", tflops=matmul_tflops())
+    emit(kind="matmul", tflops=matmul_tflops(), sustained_tflops=matmul_sustained_tflops())
     impls = ["sdpa"] + (["flash_attention_2"] if importlib.util.find_spec("flash_attn") else [])
     for impl in impls:
         model = load(args.model, impl).eval()

@@ -91,7 +91,11 @@ pub struct GpuBenchArgs {
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum PeerLine {
     Gpu { name: String, torch: String },
-    Matmul { tflops: f64 },
+    Matmul {
+        tflops: f64,
+        #[serde(default)]
+        sustained_tflops: Option<f64>,
+    },
     Run { r#impl: String, tokens: usize, ttft_s: f64, decode_tok_s: f64, peak_gib: f64 },
     Tput { tokens: usize, seconds: f64, peak_gib: f64 },
     Error { r#impl: String, tokens: usize, message: String },
@@ -101,6 +105,8 @@ enum PeerLine {
 pub(super) struct PeerResults {
     pub gpu: Option<String>,
     pub matmul_tflops: Option<f64>,
+    /// The same matmul's rate after 10 s back to back, once the GPU holds its power cap.
+    pub matmul_sustained_tflops: Option<f64>,
     pub runs: Vec<(String, usize, f64, f64, f64)>,
     pub errors: Vec<(String, usize, String)>,
     pub failure: Option<String>,
@@ -390,7 +396,10 @@ fn run_peer(args: &GpuBenchArgs, prompts: &Path, throughput_prompts: usize) -> P
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             match serde_json::from_str::<PeerLine>(&line) {
                 Ok(PeerLine::Gpu { name, torch }) => results.gpu = Some(format!("{name} (torch {torch})")),
-                Ok(PeerLine::Matmul { tflops }) => results.matmul_tflops = Some(tflops),
+                Ok(PeerLine::Matmul { tflops, sustained_tflops }) => {
+                    results.matmul_tflops = Some(tflops);
+                    results.matmul_sustained_tflops = sustained_tflops;
+                }
                 Ok(PeerLine::Run { r#impl, tokens, ttft_s, decode_tok_s, peak_gib }) => {
                     results.runs.push((r#impl, tokens, ttft_s, decode_tok_s, peak_gib));
                 }
@@ -468,6 +477,20 @@ impl MemoryPoller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_peers_matmul_line_gives_both_rates_and_older_peers_still_parse() {
+        let line = r#"{"kind": "matmul", "tflops": 757.2, "sustained_tflops": 660.1}"#;
+        let Ok(PeerLine::Matmul { tflops, sustained_tflops }) = serde_json::from_str::<PeerLine>(line) else {
+            panic!("not a matmul line: {line}");
+        };
+        assert_eq!((tflops, sustained_tflops), (757.2, Some(660.1)));
+        let older = r#"{"kind": "matmul", "tflops": 789.0}"#;
+        let Ok(PeerLine::Matmul { sustained_tflops, .. }) = serde_json::from_str::<PeerLine>(older) else {
+            panic!("not a matmul line: {older}");
+        };
+        assert_eq!(sustained_tflops, None);
+    }
 
     #[test]
     fn prompts_are_repeatable_ordinary_tokens() {
