@@ -67,10 +67,13 @@ impl PageText {
     /// The page's text in reading order. A page drawn in visual order (as most PDF writers draw
     /// right-to-left scripts) is put back in reading order line by line; a page mostly in such a
     /// script is laid out again from the glyphs' positions first, because its writer draws the
-    /// pieces of a line in no useful order. Every glyph's text stays.
+    /// pieces of a line in no useful order. Other pages stay in drawing order unless it runs
+    /// their columns together (`columns`). Every glyph's text stays.
     pub fn finish(self) -> String {
         if self.rtl_letters == 0 || self.drawn_visual <= self.drawn_logical {
-            return columns::reading_order(&self.text, &self.glyphs).unwrap_or(self.text);
+            return columns::reading_order(&self.text, &self.glyphs)
+                .or_else(|| columns::by_position(&self.text, &self.glyphs))
+                .unwrap_or(self.text);
         }
         let (text, starts) =
             if self.rtl_letters * 3 >= self.letters { self.lines_by_position() } else { (self.text.clone(), self.starts.clone()) };

@@ -54,7 +54,55 @@ pub(super) fn reading_order(text: &str, glyphs: &[Glyph]) -> Option<String> {
     if gutters.is_empty() || crossings(&inked, &gutters, size) < MIN_CROSSINGS {
         return None;
     }
-    Some(lay_out(text, &segments, &gutters, size))
+    Some(lay_out(text, &segments, &gutters, size, false))
+}
+
+/// Word starts drawn back to the left, by more than `BACKWARD_JUMP` font sizes, on the baseline
+/// of the glyph drawn before them: at least this many on a page before it is laid out by position.
+/// (Formulas go back a little for accents, limits and stacked scripts; table blocks go back by
+/// whole blocks.)
+const MIN_BACKWARD_JUMPS: usize = 3;
+const BACKWARD_JUMP: f64 = 4.0;
+
+/// The text of a page of number cells line by line from the glyphs' positions, each line left
+/// to right, or `None` when its drawing order can stand. Some writers draw the cells of a table block by block (the
+/// IRS's tax tables draw each row of one block, then the same row of the next), and where the
+/// drawing order goes back to the left on one baseline, pdf-extract writes the next cell with no
+/// separator at all: "131" and "0" of two blocks become "1310". Reading such a page by position
+/// puts every row together, left to right, with its cells apart. A glyph drawn again over one of
+/// the same text (the way some writers make bold) does not count as a jump.
+pub(super) fn by_position(text: &str, glyphs: &[Glyph]) -> Option<String> {
+    let inked: Vec<Inked<'_>> =
+        glyphs.iter().filter(|g| !glyph_text(text, g).trim().is_empty()).enumerate().collect();
+    let size = median(inked.iter().map(|(_, g)| g.size).filter(|s| s.is_finite() && *s > 0.0).collect())?;
+    let overprint = |upto: usize, b: &Glyph| {
+        inked.iter().take(upto).any(|(_, g)| {
+            glyph_text(text, g) == glyph_text(text, b) && (g.x - b.x).abs() < size * 0.25 && (g.y - b.y).abs() < size * 0.25
+        })
+    };
+    let jumps = inked
+        .windows(2)
+        .enumerate()
+        .filter(|&(i, w)| match w {
+            [(_, a), (_, b)] => (a.y - b.y).abs() <= size * 0.5 && b.x < a.x - size * BACKWARD_JUMP && !overprint(i + 1, b),
+            _ => false,
+        })
+        .take(MIN_BACKWARD_JUMPS)
+        .count();
+    if jumps < MIN_BACKWARD_JUMPS {
+        return None;
+    }
+    // Only a page of number cells: short pieces, mostly digits. A page of prose or formulas keeps
+    // its drawing order, columns and all, which reading by position would run together.
+    let segments = segments(&inked, size);
+    if median(segments.iter().map(|s| s.x1 - s.x0).collect())? >= size * MIN_COLUMN_WIDTH {
+        return None;
+    }
+    let digits = inked.iter().filter(|(_, g)| glyph_text(text, g).chars().all(|c| c.is_ascii_digit())).count();
+    if digits * 2 < inked.len() {
+        return None;
+    }
+    Some(lay_out(text, &segments, &[], size, true))
 }
 
 fn glyph_text<'a>(text: &'a str, g: &Glyph) -> &'a str {
@@ -151,8 +199,9 @@ fn crossings(inked: &[Inked<'_>], gutters: &[Gutter], size: f64) -> usize {
 
 /// The text again: bands between lines that span the gutters, each band column by column, each
 /// column line by line; spaces where the writer put them between glyphs it drew in a row, and
-/// by the gap elsewhere, as pdf-extract lays out.
-fn lay_out(text: &str, segments: &[Segment<'_>], gutters: &[Gutter], size: f64) -> String {
+/// by the gap elsewhere, as pdf-extract lays out. With `gap_spaces`, a gap also parts glyphs drawn
+/// in a row (table cells a writer draws as one string, moved apart).
+fn lay_out(text: &str, segments: &[Segment<'_>], gutters: &[Gutter], size: f64, gap_spaces: bool) -> String {
     let spans = |s: &Segment<'_>| gutters.iter().any(|g| s.x0 < g.left - 0.5 && s.x1 > g.right + 0.5);
     let mut spanning: Vec<f64> = segments.iter().filter(|s| spans(s)).map(|s| s.y).collect();
     spanning.sort_by(f64::total_cmp);
@@ -187,10 +236,12 @@ fn lay_out(text: &str, segments: &[Segment<'_>], gutters: &[Gutter], size: f64) 
             for (rank, g) in line {
                 if let Some((prev_rank, p)) = prev {
                     // Drawn one after the other: the writer's own separator decides.
+                    let gap = g.x > p.right + g.size * 0.1;
                     let space = if prev_rank + 1 == rank {
                         text.get(p.end..g.start).unwrap_or_default().chars().any(char::is_whitespace)
+                            || gap_spaces && gap
                     } else {
-                        g.x > p.right + g.size * 0.1
+                        gap
                     };
                     if space {
                         out.push(' ');
@@ -212,18 +263,24 @@ mod tests {
     /// character 5 units wide at size 10, with pdf-extract's text: a space between words.
     fn page(words: &[(&str, f64, f64)]) -> (String, Vec<Glyph>) {
         let (mut text, mut glyphs) = (String::new(), Vec::new());
-        for (w, x, y) in words {
+        for &(w, x, y) in words {
             if !text.is_empty() {
                 text.push(' ');
             }
-            for (k, c) in w.chars().enumerate() {
-                let x = x + 5.0 * k as f64;
-                let start = text.len();
-                text.push(c);
-                glyphs.push(Glyph { x, y: *y, right: x + 5.0, size: 10.0, start, end: text.len(), mark: false });
-            }
+            push_word(&mut text, &mut glyphs, w, x, y);
         }
         (text, glyphs)
+    }
+
+    /// One glyph a character of `w`, 5 units wide at size 10, from (x, y); returns its right end.
+    fn push_word(text: &mut String, glyphs: &mut Vec<Glyph>, w: &str, x: f64, y: f64) -> f64 {
+        for (k, c) in w.chars().enumerate() {
+            let x = x + 5.0 * k as f64;
+            let start = text.len();
+            text.push(c);
+            glyphs.push(Glyph { x, y, right: x + 5.0, size: 10.0, start, end: text.len(), mark: false });
+        }
+        x + 5.0 * w.chars().count() as f64
     }
 
     /// Two columns of `rows` lines, 100 units wide with a 30-unit gutter, under a title that
@@ -273,6 +330,79 @@ mod tests {
         }
         let (text, glyphs) = page(&borrowed(&cells));
         assert_eq!(reading_order(&text, &glyphs), None, "a table stays row by row");
+    }
+
+    /// Like `page`, with pdf-extract's separators between the words: a line break where the
+    /// baseline moves, a space where a word starts right of the last one's end, and nothing where
+    /// it starts back to the left on the same baseline.
+    fn drawn(words: &[(&str, f64, f64)]) -> (String, Vec<Glyph>) {
+        let (mut text, mut glyphs) = (String::new(), Vec::new());
+        let (mut last_end, mut last_y) = (f64::INFINITY, f64::NAN);
+        for &(w, x, y) in words {
+            if !text.is_empty() {
+                if (y - last_y).abs() > 5.0 {
+                    text.push('\n');
+                } else if x > last_end + 1.0 {
+                    text.push(' ');
+                }
+            }
+            last_end = push_word(&mut text, &mut glyphs, w, x, y);
+            last_y = y;
+        }
+        (text, glyphs)
+    }
+
+    #[test]
+    fn table_blocks_drawn_right_block_first_are_read_row_by_row_with_cells_apart() {
+        // Two blocks of a tax table side by side; each row is drawn in the right block first.
+        let mut cells = Vec::new();
+        for r in 0..3 {
+            let y = 12.0 * r as f64;
+            cells.push((format!("{}", 1300 + 25 * r), 200.0, y));
+            cells.push((format!("{}", 131 + r), 260.0, y));
+            cells.push((format!("{}", 5 * r), 0.0, y));
+            cells.push((format!("{}", r), 60.0, y));
+        }
+        let (text, glyphs) = drawn(&borrowed(&cells));
+        assert!(text.starts_with("1300 1310 0\n"), "pdf-extract glues the blocks: {text:?}");
+        assert_eq!(by_position(&text, &glyphs).as_deref(), Some("0 0 1300 131\n5 1 1325 132\n10 2 1350 133"));
+    }
+
+    #[test]
+    fn number_cells_drawn_as_one_string_come_apart_by_their_gap() {
+        // Each row: the right block's cells, then the left block's two cells as one string that
+        // the writer moves apart with no space in it.
+        let (mut text, mut glyphs) = (String::new(), Vec::new());
+        for r in 0..3 {
+            let y = 12.0 * r as f64;
+            if r > 0 {
+                text.push('\n');
+            }
+            push_word(&mut text, &mut glyphs, &format!("{}", 1300 + 25 * r), 200.0, y);
+            text.push(' ');
+            push_word(&mut text, &mut glyphs, &format!("{}", 131 + r), 260.0, y);
+            push_word(&mut text, &mut glyphs, &format!("{}", 5 * r), 0.0, y);
+            push_word(&mut text, &mut glyphs, &format!("{}", r), 60.0, y);
+        }
+        assert!(text.starts_with("1300 13100\n"), "{text:?}");
+        assert_eq!(by_position(&text, &glyphs).as_deref(), Some("0 0 1300 131\n5 1 1325 132\n10 2 1350 133"));
+    }
+
+    #[test]
+    fn pages_in_reading_order_and_overprinted_bold_keep_their_drawing_order() {
+        let words = two_columns(10, false);
+        let (text, glyphs) = drawn(&borrowed(&words));
+        assert_eq!(by_position(&text, &glyphs), None, "no jump back on a baseline");
+        // Bold made by drawing each word twice, the second a hair to the right.
+        let mut bold = Vec::new();
+        for r in 0..5 {
+            for (w, x) in [("Total", 0.0), ("tax", 40.0)] {
+                bold.push((w.to_owned(), x, 12.0 * r as f64));
+                bold.push((w.to_owned(), x + 0.3, 12.0 * r as f64));
+            }
+        }
+        let (text, glyphs) = drawn(&borrowed(&bold));
+        assert_eq!(by_position(&text, &glyphs), None, "overprinting is not a jump");
     }
 
     #[test]
