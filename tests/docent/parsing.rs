@@ -135,7 +135,8 @@ fn columns_drawn_row_by_row_read_column_by_column() {
 /// The IRS's tax table draws each row of a block, then the same row of the next block, and puts
 /// a block's cells in one string: in drawing order the cells of two blocks ran together
 /// ("131" and "0 5" became "13105"). Such a page of number cells reads by position, row by row,
-/// every cell apart; prose pages of the same file keep their order.
+/// every cell apart, its stacked header cells as phrases; prose pages of the same file keep their
+/// order.
 #[test]
 fn tax_table_cells_drawn_block_by_block_read_row_by_row_apart() {
     let p = parse_pdf("irs_2007_instructions_1040nr.pdf", None).expect("the IRS PDF parses");
@@ -143,6 +144,8 @@ fn tax_table_cells_drawn_block_by_block_read_row_by_row_apart() {
     assert!(page.contains("0 5 0 0 0 1,300 1,325 131 131 131 2,700 2,725 271 271 271"), "{page}");
     assert!(page.contains("975 1,000 99 99 99"), "{page}");
     assert!(!page.contains("13105") && !page.contains("229975"), "{page}");
+    // The header cells stacked over lines read as poppler reads them: "At" over "least".
+    assert!(page.contains("At least But less than Single Qualifying widow(er) Married filing separately"), "{page}");
     assert!(page_text(&p, 1).contains("Section references are to the Internal\nRevenue Code"));
     assert_offsets_valid(&p);
 }

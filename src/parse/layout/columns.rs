@@ -65,12 +65,13 @@ const MIN_BACKWARD_JUMPS: usize = 3;
 const BACKWARD_JUMP: f64 = 4.0;
 
 /// The text of a page of number cells line by line from the glyphs' positions, each line left
-/// to right, or `None` when its drawing order can stand. Some writers draw the cells of a table block by block (the
-/// IRS's tax tables draw each row of one block, then the same row of the next), and where the
-/// drawing order goes back to the left on one baseline, pdf-extract writes the next cell with no
-/// separator at all: "131" and "0" of two blocks become "1310". Reading such a page by position
-/// puts every row together, left to right, with its cells apart. A glyph drawn again over one of
-/// the same text (the way some writers make bold) does not count as a jump.
+/// to right, or `None` when its drawing order can stand. Some writers draw the cells of a table
+/// block by block (the IRS's tax tables draw each row of one block, then the same row of the
+/// next), and where the drawing order goes back to the left on one baseline, pdf-extract writes
+/// the next cell with no separator at all: "131" and "0" of two blocks become "1310". Reading such
+/// a page by position puts every row together, left to right, with its cells apart, and each
+/// header cell of words stacked over several lines as one phrase (`unstack`). A glyph drawn again
+/// over one of the same text (the way some writers make bold) does not count as a jump.
 pub(super) fn by_position(text: &str, glyphs: &[Glyph]) -> Option<String> {
     let inked: Vec<Inked<'_>> =
         glyphs.iter().filter(|g| !glyph_text(text, g).trim().is_empty()).enumerate().collect();
@@ -102,7 +103,94 @@ pub(super) fn by_position(text: &str, glyphs: &[Glyph]) -> Option<String> {
     if digits * 2 < inked.len() {
         return None;
     }
-    Some(lay_out(text, &segments, &[], size, true))
+    let moved = unstack(text, &segments, size);
+    let inked: Vec<Inked<'_>> = moved.iter().enumerate().collect();
+    let Some(&(_, first)) = inked.first() else { return Some(String::new()) };
+    let all = Segment { x0: first.x, x1: first.right, y: first.y, glyphs: inked };
+    Some(lay_out(text, std::slice::from_ref(&all), &[], size, true))
+}
+
+/// The inked glyphs (in drawing order) with the words of each stacked header cell moved onto the
+/// cell's top line, one after the other: "At" over "least", "Married" over "filing" over
+/// "separately" read "At least", "Married filing separately", as poppler reads such a cell. A
+/// stacked cell is a run of short pieces with letters on consecutive lines, each overlapping the
+/// one above in x; the pieces after a widened cell on its top line move right to make room.
+fn unstack(text: &str, segments: &[Segment<'_>], size: f64) -> Vec<Glyph> {
+    // A piece of a header cell: short, with letters (lines of prose stay lines).
+    let cell = |s: &Segment<'_>| {
+        s.x1 - s.x0 < size * MIN_COLUMN_WIDTH && s.glyphs.iter().any(|(_, g)| glyph_text(text, g).chars().any(char::is_alphabetic))
+    };
+    let mut order: Vec<usize> = (0..segments.len()).collect();
+    order.sort_by(|&a, &b| match (segments.get(a), segments.get(b)) {
+        (Some(a), Some(b)) => a.y.total_cmp(&b.y).then(a.x0.total_cmp(&b.x0)),
+        _ => std::cmp::Ordering::Equal,
+    });
+    // Cells as lists of segment indices, top piece first.
+    let mut cells: Vec<Vec<usize>> = Vec::new();
+    for &i in &order {
+        let Some(s) = segments.get(i) else { continue };
+        let below = |c: &Vec<usize>| {
+            c.last().and_then(|&j| segments.get(j)).is_some_and(|above| {
+                let dy = s.y - above.y;
+                cell(s) && cell(above) && dy > size * 0.5 && dy <= size * 1.6 && s.x0 < above.x1 && s.x1 > above.x0
+            })
+        };
+        match cells.iter_mut().find(|c| below(c)) {
+            Some(c) => c.push(i),
+            None => cells.push(vec![i]),
+        }
+    }
+    // Each cell's pieces one after another from its top piece's left edge; cells that start on one
+    // line (within half a size) shift right by what the cells before them grew.
+    let mut shift: Vec<(f64, f64)> = vec![(0.0, 0.0); segments.len()];
+    let top = |c: &Vec<usize>| c.first().and_then(|&j| segments.get(j));
+    cells.sort_by(|a, b| match (top(a), top(b)) {
+        (Some(a), Some(b)) => a.y.total_cmp(&b.y).then(a.x0.total_cmp(&b.x0)),
+        _ => std::cmp::Ordering::Equal,
+    });
+    // Cells in lines by their top piece's baseline, each line left to right. Every cell of a line
+    // goes onto that line's first baseline exactly, so that the lines are read as shifted here.
+    let mut lined: Vec<(f64, &Vec<usize>)> = Vec::with_capacity(cells.len());
+    let mut line: Option<f64> = None;
+    for c in &cells {
+        let Some(head) = top(c) else { continue };
+        let y = match line {
+            Some(y) if head.y - y <= size * 0.5 => y,
+            _ => *line.insert(head.y),
+        };
+        lined.push((y, c));
+    }
+    lined.sort_by(|(ya, a), (yb, b)| {
+        ya.total_cmp(yb).then(top(a).map(|s| s.x0).unwrap_or_default().total_cmp(&top(b).map(|s| s.x0).unwrap_or_default()))
+    });
+    let mut line: Option<f64> = None;
+    let mut grown = 0.0;
+    for &(y, c) in &lined {
+        let Some(head) = top(c) else { continue };
+        if line != Some(y) {
+            line = Some(y);
+            grown = 0.0;
+        }
+        let right = c.iter().filter_map(|&j| segments.get(j)).map(|s| s.x1).fold(head.x1, f64::max);
+        let mut cursor = head.x0 + grown;
+        for &j in c {
+            let Some(s) = segments.get(j) else { continue };
+            if let Some(slot) = shift.get_mut(j) {
+                *slot = (cursor - s.x0, y - s.y);
+            }
+            cursor += s.x1 - s.x0 + size * 0.5;
+        }
+        grown = (cursor - size * 0.5 - right).max(grown);
+    }
+    let mut moved: Vec<(usize, Glyph)> = Vec::new();
+    for (s, &(dx, dy)) in segments.iter().zip(&shift) {
+        for &(rank, g) in &s.glyphs {
+            let glyph = Glyph { x: g.x + dx, y: g.y + dy, right: g.right + dx, size: g.size, start: g.start, end: g.end, mark: g.mark };
+            moved.push((rank, glyph));
+        }
+    }
+    moved.sort_by_key(|(rank, _)| *rank);
+    moved.into_iter().map(|(_, g)| g).collect()
 }
 
 fn glyph_text<'a>(text: &'a str, g: &Glyph) -> &'a str {
@@ -386,6 +474,35 @@ mod tests {
         }
         assert!(text.starts_with("1300 13100\n"), "{text:?}");
         assert_eq!(by_position(&text, &glyphs).as_deref(), Some("0 0 1300 131\n5 1 1325 132\n10 2 1350 133"));
+    }
+
+    #[test]
+    fn stacked_header_cells_read_as_phrases_above_the_rows() {
+        // Header cells of words stacked over three lines, then ten rows drawn right block first.
+        let mut words: Vec<(String, f64, f64)> = [
+            ("At", 0.0, -30.0),
+            ("But", 60.0, -30.0),
+            ("Married", 200.0, -30.0),
+            ("least", 0.0, -22.0),
+            ("less", 60.0, -22.0),
+            ("filing", 200.0, -22.0),
+            ("than", 60.0, -14.0),
+            ("separately", 200.0, -14.0),
+        ]
+        .iter()
+        .map(|&(w, x, y)| (w.to_owned(), x, y))
+        .collect();
+        for r in 0..10 {
+            let y = 12.0 * r as f64;
+            words.push((format!("{}", 1300 + 25 * r), 200.0, y));
+            words.push((format!("{}", 131 + r), 260.0, y));
+            words.push((format!("{}", 5 * r), 0.0, y));
+            words.push((format!("{}", r), 60.0, y));
+        }
+        let (text, glyphs) = drawn(&borrowed(&words));
+        assert!(text.starts_with("At But Married\nleast less filing\n"), "{text:?}");
+        let read = by_position(&text, &glyphs).expect("a page of number cells");
+        assert!(read.starts_with("At least But less than Married filing separately\n\n0 0 1300 131\n5 1 1325 132\n"), "{read:?}");
     }
 
     #[test]
