@@ -476,13 +476,13 @@ fn render_interleave(out: &mut String, run: &Interleave, peak: Option<f64>) {
         };
         let _ = writeln!(
             out,
-            "| {label} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {} | {} % | {} |",
             stats(during),
             num(during.zip(alone).map(|(d, a)| d.0 / a.0), 1),
             gaps.len(),
             num(ttft_alone, 2),
             num(ttft, 2),
-            format!("{} %", num(ttft.zip(ttft_alone).map(|(t, a)| (t / a - 1.0) * 100.0), 1)),
+            num(ttft.zip(ttft_alone).map(|(t, a)| (t / a - 1.0) * 100.0), 1),
             t.same_first_piece().map_or("–", |same| if same { "yes" } else { "NO" }),
         );
         for (who, r) in [("short", &t.short), ("long", &t.long), ("long alone", &t.long_alone)] {

@@ -225,7 +225,7 @@ async fn the_batch_list_counts_items_by_state_as_each_batch_does() {
     let id_of = |v: Value| v["id"].as_str().unwrap().to_owned();
     let mixed = submit(&s, &[text.clone(), ("notes.bin", vec![0, 159, 146, 150])], json!({}), None).await;
     let mixed = id_of(mixed.json().await.unwrap());
-    let both = submit(&s, &[text.clone()], json!({"pipelines": ["full", "chunked"]}), None).await;
+    let both = submit(&s, std::slice::from_ref(&text), json!({"pipelines": ["full", "chunked"]}), None).await;
     let both = id_of(both.json().await.unwrap());
     let dropped = id_of(submit(&s, &[text], json!({}), None).await.json().await.unwrap());
     let cancel = client().post(s.url(&format!("/api/v1/batches/{dropped}/cancel"))).send().await.unwrap();
