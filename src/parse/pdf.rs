@@ -105,13 +105,15 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<PdfTex
             scanned.join(", ")
         ));
     }
+    // Pages pdf-extract stopped on (it panics on some malformed content) go to poppler too.
+    let mut failed = Vec::new();
     for (number, read) in page_numbers.iter().zip(reads) {
         match read.text {
             Ok(text) => pages.push(text),
             Err(e) => {
                 tracing::warn!(page = number, error = %e, "page extraction failed");
                 if !unmapped.contains(number) {
-                    warnings.push(format!("page {number}: text could not be extracted"));
+                    failed.push(*number);
                 }
                 pages.push(String::new());
             }
@@ -131,9 +133,23 @@ fn extract_pages_inner(bytes: &[u8], password: Option<&str>) -> AppResult<PdfTex
     } else {
         None
     };
-    if !unmapped.is_empty() {
+    if !unmapped.is_empty() || !failed.is_empty() {
         let readable = decrypted.as_deref().unwrap_or(bytes);
-        warnings.push(reread_cjk_pages("pdftotext", readable, &page_numbers, &unmapped, &mut pages));
+        let both: Vec<u32> = unmapped.iter().chain(&failed).copied().collect();
+        let read = reread_pages("pdftotext", readable, &page_numbers, &both, &mut pages);
+        if !unmapped.is_empty() {
+            warnings.push(cjk_warning(&unmapped, read));
+        }
+        if read {
+            if !failed.is_empty() {
+                warnings.push(format!(
+                    "page(s) {}: the PDF parser stopped on malformed content there; poppler's pdftotext read them",
+                    page_ranges(&failed)
+                ));
+            }
+        } else {
+            warnings.extend(failed.iter().map(|number| format!("page {number}: text could not be extracted")));
+        }
     }
     Ok(PdfText { pages, warnings, decrypted })
 }
@@ -165,33 +181,43 @@ fn has_unmapped_cjk_font(doc: &lopdf::Document, page: lopdf::ObjectId) -> bool {
     })
 }
 
-/// Replace the text of the `unmapped` pages with poppler's `pdftotext`, where it is installed;
-/// the warning says which pages and how they were read. `pdf` is not encrypted.
-fn reread_cjk_pages(program: &str, pdf: &[u8], page_numbers: &[u32], unmapped: &[u32], pages: &mut [String]) -> String {
-    let list = page_ranges(unmapped);
+/// Replace the text of the `wanted` pages with poppler's `pdftotext`, where it is installed and
+/// counts the same pages; whether it did. `pdf` is not encrypted.
+fn reread_pages(program: &str, pdf: &[u8], page_numbers: &[u32], wanted: &[u32], pages: &mut [String]) -> bool {
     match pdftotext(program, pdf) {
         // One page per form feed; a count that differs from the document's means the two
         // parsers disagree about the pages, and pdf-extract's text stays.
         Ok(poppler) if poppler.len() == page_numbers.len() => {
             for ((number, page), text) in page_numbers.iter().zip(pages.iter_mut()).zip(poppler) {
-                if unmapped.contains(number) {
+                if wanted.contains(number) {
                     *page = text;
                 }
             }
-            return format!(
-                "cjk_fonts: page(s) {list} use CJK fonts without a Unicode map, which pdf-extract cannot \
-                 read; poppler's pdftotext read them"
-            );
+            return true;
         }
         Ok(poppler) => {
             tracing::warn!(pages = page_numbers.len(), poppler = poppler.len(), "pdftotext counted other pages")
         }
         Err(e) => tracing::warn!(error = %e, "pdftotext did not read the PDF"),
     }
-    format!(
-        "cjk_fonts: page(s) {list} use CJK fonts without a Unicode map; their CJK text is missing \
-         (poppler's pdftotext, from Debian's poppler-utils, reads it but could not be used here)"
-    )
+    false
+}
+
+/// What the reader is told about the `unmapped` pages: poppler read them, or their CJK text is
+/// missing.
+fn cjk_warning(unmapped: &[u32], read: bool) -> String {
+    let list = page_ranges(unmapped);
+    if read {
+        format!(
+            "cjk_fonts: page(s) {list} use CJK fonts without a Unicode map, which pdf-extract cannot \
+             read; poppler's pdftotext read them"
+        )
+    } else {
+        format!(
+            "cjk_fonts: page(s) {list} use CJK fonts without a Unicode map; their CJK text is missing \
+             (poppler's pdftotext, from Debian's poppler-utils, reads it but could not be used here)"
+        )
+    }
 }
 
 /// `1–29, 31` for pages 1 to 29 and 31 (sorted page numbers).
@@ -384,8 +410,10 @@ mod tests {
     #[test]
     fn without_pdftotext_the_pages_keep_their_text_and_the_warning_says_chinese_is_missing() {
         let mut pages = vec!["first".to_owned(), "second".to_owned()];
-        let warning = reread_cjk_pages("docent-no-such-program", YELLOWPAPER_ZH, &[1, 2], &[2], &mut pages);
+        let read = reread_pages("docent-no-such-program", YELLOWPAPER_ZH, &[1, 2], &[2], &mut pages);
+        assert!(!read);
         assert_eq!(pages, ["first", "second"]);
+        let warning = cjk_warning(&[2], read);
         assert!(warning.starts_with("cjk_fonts: page(s) 2 ") && warning.contains("missing"), "{warning}");
     }
 }

@@ -43,10 +43,10 @@ const HARD: &[(&str, Outcome)] = &[
             warning: Some("cjk_fonts: page(s) 1–29 "),
         },
     ),
-    // Page 14 stops pdf-extract; OCR reads it from the page image instead.
+    // Page 14 stops pdf-extract; poppler reads its text layer instead.
     (
         "german_geotopo_117p.pdf",
-        Outcome::Text { pages: 117, phrase: "Geometrie und Topologie", warning: Some("ocr: page(s) 14 ") },
+        Outcome::Text { pages: 117, phrase: "trivialer topologischer Raum", warning: Some("page(s) 14: ") },
     ),
     ("irs_irm_2.3.59_400p_tables.pdf", Outcome::Text { pages: 400, phrase: "EFFECTIVE DATE", warning: None }),
     ("latex_multicolumn.pdf", Outcome::Text { pages: 3, phrase: "Two-Column Document", warning: None }),
