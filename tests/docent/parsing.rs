@@ -146,6 +146,10 @@ fn tax_table_cells_drawn_block_by_block_read_row_by_row_apart() {
     assert!(!page.contains("13105") && !page.contains("229975"), "{page}");
     // The header cells stacked over lines read as poppler reads them: "At" over "least".
     assert!(page.contains("At least But less than Single Qualifying widow(er) Married filing separately"), "{page}");
+    // The caption under three cells is not part of the last one; the example beside the sample
+    // table reads whole.
+    assert!(!page.contains("separately Your tax is"), "{page}");
+    assert!(page.contains("Next he finds the column for qualifying widower and reads down the column."), "{page}");
     assert!(page_text(&p, 1).contains("Section references are to the Internal\nRevenue Code"));
     assert_offsets_valid(&p);
 }

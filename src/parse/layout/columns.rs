@@ -113,13 +113,22 @@ pub(super) fn by_position(text: &str, glyphs: &[Glyph]) -> Option<String> {
 /// The inked glyphs (in drawing order) with the words of each stacked header cell moved onto the
 /// cell's top line, one after the other: "At" over "least", "Married" over "filing" over
 /// "separately" read "At least", "Married filing separately", as poppler reads such a cell. A
-/// stacked cell is a run of short pieces with letters on consecutive lines, each overlapping the
-/// one above in x; the pieces after a widened cell on its top line move right to make room.
+/// stacked cell is a run of pieces with letters on consecutive lines, each of the kind of the one
+/// above (short, or a line of prose) and under it (the middle of one within the other's width:
+/// a caption spanning several cells below them is not part of one); the pieces after a widened
+/// cell on its top line move right to make room.
 fn unstack(text: &str, segments: &[Segment<'_>], size: f64) -> Vec<Glyph> {
-    // A piece of a header cell: short, with letters (lines of prose stay lines).
-    let cell = |s: &Segment<'_>| {
-        s.x1 - s.x0 < size * MIN_COLUMN_WIDTH && s.glyphs.iter().any(|(_, g)| glyph_text(text, g).chars().any(char::is_alphabetic))
+    // Pieces with letters stack with pieces of their kind: short ones (header cells) with short
+    // ones, lines of prose with lines of prose (a paragraph beside a table reads whole, not line
+    // by line between the table's rows).
+    let kind = |s: &Segment<'_>| {
+        s.glyphs
+            .iter()
+            .any(|(_, g)| glyph_text(text, g).chars().any(char::is_alphabetic))
+            .then_some(s.x1 - s.x0 < size * MIN_COLUMN_WIDTH)
     };
+    // The middle of `a` within `b`'s width.
+    let centred = |a: &Segment<'_>, b: &Segment<'_>| (b.x0..=b.x1).contains(&((a.x0 + a.x1) / 2.0));
     let mut order: Vec<usize> = (0..segments.len()).collect();
     order.sort_by(|&a, &b| match (segments.get(a), segments.get(b)) {
         (Some(a), Some(b)) => a.y.total_cmp(&b.y).then(a.x0.total_cmp(&b.x0)),
@@ -132,7 +141,11 @@ fn unstack(text: &str, segments: &[Segment<'_>], size: f64) -> Vec<Glyph> {
         let below = |c: &Vec<usize>| {
             c.last().and_then(|&j| segments.get(j)).is_some_and(|above| {
                 let dy = s.y - above.y;
-                cell(s) && cell(above) && dy > size * 0.5 && dy <= size * 1.6 && s.x0 < above.x1 && s.x1 > above.x0
+                kind(s).is_some()
+                    && kind(s) == kind(above)
+                    && dy > size * 0.5
+                    && dy <= size * 1.6
+                    && (centred(s, above) || centred(above, s))
             })
         };
         match cells.iter_mut().find(|c| below(c)) {
@@ -478,7 +491,7 @@ mod tests {
 
     #[test]
     fn stacked_header_cells_read_as_phrases_above_the_rows() {
-        // Header cells of words stacked over three lines, then ten rows drawn right block first.
+        // Header cells of words stacked over three lines, then twenty rows drawn right block first.
         let mut words: Vec<(String, f64, f64)> = [
             ("At", 0.0, -30.0),
             ("But", 60.0, -30.0),
@@ -492,7 +505,7 @@ mod tests {
         .iter()
         .map(|&(w, x, y)| (w.to_owned(), x, y))
         .collect();
-        for r in 0..10 {
+        for r in 0..20 {
             let y = 12.0 * r as f64;
             words.push((format!("{}", 1300 + 25 * r), 200.0, y));
             words.push((format!("{}", 131 + r), 260.0, y));
@@ -503,6 +516,18 @@ mod tests {
         assert!(text.starts_with("At But Married\nleast less filing\n"), "{text:?}");
         let read = by_position(&text, &glyphs).expect("a page of number cells");
         assert!(read.starts_with("At least But less than Married filing separately\n\n0 0 1300 131\n5 1 1325 132\n"), "{read:?}");
+        // A paragraph beside the first rows reads whole after the first row, not between the rows.
+        for (r, line) in ["Example. Mr. Green is filing", "as a qualifying widower and", "reads down the column."].iter().enumerate() {
+            words.push(((*line).to_owned(), 400.0, 12.0 * r as f64));
+        }
+        let (text, glyphs) = drawn(&borrowed(&words));
+        let read = by_position(&text, &glyphs).expect("a page of number cells");
+        assert!(
+            read.contains(
+                "\n\n0 0 1300 131 Example. Mr. Green is filing as a qualifying widower and reads down the column.\n5 1 1325 132\n"
+            ),
+            "{read:?}"
+        );
     }
 
     #[test]
