@@ -106,6 +106,7 @@ pub(super) fn by_position(text: &str, glyphs: &[Glyph]) -> Option<String> {
     let moved = unstack(text, &segments, size);
     let inked: Vec<Inked<'_>> = moved.iter().enumerate().collect();
     let Some(&(_, first)) = inked.first() else { return Some(String::new()) };
+    // One segment holding every glyph: with no gutters, `lay_out` reads only its glyphs.
     let all = Segment { x0: first.x, x1: first.right, y: first.y, glyphs: inked };
     Some(lay_out(text, std::slice::from_ref(&all), &[], size, true))
 }
