@@ -71,10 +71,7 @@ impl PageText {
     /// their columns together (`columns`). Every glyph's text stays.
     pub fn finish(self) -> String {
         if self.rtl_letters == 0 || self.drawn_visual <= self.drawn_logical {
-            // Reading by position goes left to right: not for right-to-left text drawn in order.
-            return columns::reading_order(&self.text, &self.glyphs)
-                .or_else(|| if self.rtl_letters == 0 { columns::by_position(&self.text, &self.glyphs) } else { None })
-                .unwrap_or(self.text);
+            return columns::reading_order(&self.text, &self.glyphs, self.rtl_letters == 0).unwrap_or(self.text);
         }
         let (text, starts) =
             if self.rtl_letters * 3 >= self.letters { self.lines_by_position() } else { (self.text.clone(), self.starts.clone()) };

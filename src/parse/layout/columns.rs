@@ -41,20 +41,26 @@ struct Gutter {
     right: f64,
 }
 
-/// The page's text column by column, or `None` when it has no columns drawn row by row.
-pub(super) fn reading_order(text: &str, glyphs: &[Glyph]) -> Option<String> {
-    if glyphs.len() < MIN_GLYPHS {
-        return None;
-    }
+/// The page's text in reading order where its drawing order will not do, or `None` where it
+/// stands: column by column where columns of prose are drawn row by row; by position on a page of
+/// number cells drawn block by block (`by_position`), where `positional` allows it (reading by
+/// position goes left to right: not for right-to-left text drawn in order).
+pub(super) fn reading_order(text: &str, glyphs: &[Glyph], positional: bool) -> Option<String> {
     let inked: Vec<Inked<'_>> =
         glyphs.iter().filter(|g| !glyph_text(text, g).trim().is_empty()).enumerate().collect();
     let size = median(inked.iter().map(|(_, g)| g.size).filter(|s| s.is_finite() && *s > 0.0).collect())?;
     let segments = segments(&inked, size);
-    let gutters = gutters(&segments, size);
-    if gutters.is_empty() || crossings(&inked, &gutters, size) < MIN_CROSSINGS {
-        return None;
+    if glyphs.len() >= MIN_GLYPHS {
+        let gutters = gutters(&segments, size);
+        if !gutters.is_empty() && crossings(&inked, &gutters, size) >= MIN_CROSSINGS {
+            return Some(lay_out(text, &segments, &gutters, size, false));
+        }
     }
-    Some(lay_out(text, &segments, &gutters, size, false))
+    if positional {
+        by_position(text, &inked, &segments, size)
+    } else {
+        None
+    }
 }
 
 /// Word starts drawn back to the left, by more than `BACKWARD_JUMP` font sizes, on the baseline
@@ -72,10 +78,7 @@ const BACKWARD_JUMP: f64 = 4.0;
 /// a page by position puts every row together, left to right, with its cells apart, and each
 /// header cell of words stacked over several lines as one phrase (`unstack`). A glyph drawn again
 /// over one of the same text (the way some writers make bold) does not count as a jump.
-pub(super) fn by_position(text: &str, glyphs: &[Glyph]) -> Option<String> {
-    let inked: Vec<Inked<'_>> =
-        glyphs.iter().filter(|g| !glyph_text(text, g).trim().is_empty()).enumerate().collect();
-    let size = median(inked.iter().map(|(_, g)| g.size).filter(|s| s.is_finite() && *s > 0.0).collect())?;
+fn by_position(text: &str, inked: &[Inked<'_>], segments: &[Segment<'_>], size: f64) -> Option<String> {
     let overprint = |upto: usize, b: &Glyph| {
         inked.iter().take(upto).any(|(_, g)| {
             glyph_text(text, g) == glyph_text(text, b) && (g.x - b.x).abs() < size * 0.25 && (g.y - b.y).abs() < size * 0.25
@@ -95,7 +98,6 @@ pub(super) fn by_position(text: &str, glyphs: &[Glyph]) -> Option<String> {
     }
     // Only a page of number cells: short pieces, mostly digits. A page of prose or formulas keeps
     // its drawing order, columns and all, which reading by position would run together.
-    let segments = segments(&inked, size);
     if median(segments.iter().map(|s| s.x1 - s.x0).collect())? >= size * MIN_COLUMN_WIDTH {
         return None;
     }
@@ -103,7 +105,7 @@ pub(super) fn by_position(text: &str, glyphs: &[Glyph]) -> Option<String> {
     if digits * 2 < inked.len() {
         return None;
     }
-    let moved = unstack(text, &segments, size);
+    let moved = unstack(text, segments, size);
     let inked: Vec<Inked<'_>> = moved.iter().enumerate().collect();
     let Some(&(_, first)) = inked.first() else { return Some(String::new()) };
     // One segment holding every glyph: with no gutters, `lay_out` reads only its glyphs.
@@ -157,11 +159,8 @@ fn unstack(text: &str, segments: &[Segment<'_>], size: f64) -> Vec<Glyph> {
     // Each cell's pieces one after another from its top piece's left edge; cells that start on one
     // line (within half a size) shift right by what the cells before them grew.
     let mut shift: Vec<(f64, f64)> = vec![(0.0, 0.0); segments.len()];
+    // Cells were opened going down the page, so they are in the order of their top pieces.
     let top = |c: &Vec<usize>| c.first().and_then(|&j| segments.get(j));
-    cells.sort_by(|a, b| match (top(a), top(b)) {
-        (Some(a), Some(b)) => a.y.total_cmp(&b.y).then(a.x0.total_cmp(&b.x0)),
-        _ => std::cmp::Ordering::Equal,
-    });
     // Cells in lines by their top piece's baseline, each line left to right. Every cell of a line
     // goes onto that line's first baseline exactly, so that the lines are read as shifted here.
     let mut lined: Vec<(f64, &Vec<usize>)> = Vec::with_capacity(cells.len());
@@ -412,7 +411,7 @@ mod tests {
         let words = two_columns(10, true);
         let (text, glyphs) = page(&borrowed(&words));
         assert!(text.contains("col1line00xxxxxxxxx col2line00xxxxxxxxx"), "drawn row by row");
-        let read = reading_order(&text, &glyphs).expect("two columns drawn row by row");
+        let read = reading_order(&text, &glyphs, true).expect("two columns drawn row by row");
         let col1 = (0..10).map(|r| format!("col1line{r:02}xxxxxxxxx")).collect::<Vec<_>>().join("\n");
         let col2 = (0..10).map(|r| format!("col2line{r:02}xxxxxxxxx")).collect::<Vec<_>>().join("\n");
         assert_eq!(read, format!("Title across both columns of the page here\n\n{col1}\n\n{col2}"));
@@ -422,7 +421,7 @@ mod tests {
     fn columns_drawn_column_by_column_and_tables_keep_their_drawing_order() {
         let words = two_columns(10, false);
         let (text, glyphs) = page(&borrowed(&words));
-        assert_eq!(reading_order(&text, &glyphs), None, "already in reading order");
+        assert_eq!(reading_order(&text, &glyphs, true), None, "already in reading order");
         // A table drawn row by row: short cells are not columns of prose.
         let mut cells = Vec::new();
         for r in 0..30 {
@@ -431,7 +430,7 @@ mod tests {
             }
         }
         let (text, glyphs) = page(&borrowed(&cells));
-        assert_eq!(reading_order(&text, &glyphs), None, "a table stays row by row");
+        assert_eq!(reading_order(&text, &glyphs, true), None, "a table stays row by row");
     }
 
     /// Like `page`, with pdf-extract's separators between the words: a line break where the
@@ -454,20 +453,26 @@ mod tests {
         (text, glyphs)
     }
 
-    #[test]
-    fn table_blocks_drawn_right_block_first_are_read_row_by_row_with_cells_apart() {
-        // Two blocks of a tax table side by side; each row is drawn in the right block first.
+    /// Rows of two blocks of a tax table side by side, 12 units apart from y = 0, each row drawn in
+    /// the right block first: bracket and tax on the right, two small cells on the left.
+    fn tax_rows(rows: usize) -> Vec<(String, f64, f64)> {
         let mut cells = Vec::new();
-        for r in 0..3 {
+        for r in 0..rows {
             let y = 12.0 * r as f64;
             cells.push((format!("{}", 1300 + 25 * r), 200.0, y));
             cells.push((format!("{}", 131 + r), 260.0, y));
             cells.push((format!("{}", 5 * r), 0.0, y));
             cells.push((format!("{}", r), 60.0, y));
         }
+        cells
+    }
+
+    #[test]
+    fn table_blocks_drawn_right_block_first_are_read_row_by_row_with_cells_apart() {
+        let cells = tax_rows(3);
         let (text, glyphs) = drawn(&borrowed(&cells));
         assert!(text.starts_with("1300 1310 0\n"), "pdf-extract glues the blocks: {text:?}");
-        assert_eq!(by_position(&text, &glyphs).as_deref(), Some("0 0 1300 131\n5 1 1325 132\n10 2 1350 133"));
+        assert_eq!(reading_order(&text, &glyphs, true).as_deref(), Some("0 0 1300 131\n5 1 1325 132\n10 2 1350 133"));
     }
 
     #[test]
@@ -487,7 +492,7 @@ mod tests {
             push_word(&mut text, &mut glyphs, &format!("{}", r), 60.0, y);
         }
         assert!(text.starts_with("1300 13100\n"), "{text:?}");
-        assert_eq!(by_position(&text, &glyphs).as_deref(), Some("0 0 1300 131\n5 1 1325 132\n10 2 1350 133"));
+        assert_eq!(reading_order(&text, &glyphs, true).as_deref(), Some("0 0 1300 131\n5 1 1325 132\n10 2 1350 133"));
     }
 
     #[test]
@@ -506,23 +511,17 @@ mod tests {
         .iter()
         .map(|&(w, x, y)| (w.to_owned(), x, y))
         .collect();
-        for r in 0..20 {
-            let y = 12.0 * r as f64;
-            words.push((format!("{}", 1300 + 25 * r), 200.0, y));
-            words.push((format!("{}", 131 + r), 260.0, y));
-            words.push((format!("{}", 5 * r), 0.0, y));
-            words.push((format!("{}", r), 60.0, y));
-        }
+        words.extend(tax_rows(20));
         let (text, glyphs) = drawn(&borrowed(&words));
         assert!(text.starts_with("At But Married\nleast less filing\n"), "{text:?}");
-        let read = by_position(&text, &glyphs).expect("a page of number cells");
+        let read = reading_order(&text, &glyphs, true).expect("a page of number cells");
         assert!(read.starts_with("At least But less than Married filing separately\n\n0 0 1300 131\n5 1 1325 132\n"), "{read:?}");
         // A paragraph beside the first rows reads whole after the first row, not between the rows.
         for (r, line) in ["Example. Mr. Green is filing", "as a qualifying widower and", "reads down the column."].iter().enumerate() {
             words.push(((*line).to_owned(), 400.0, 12.0 * r as f64));
         }
         let (text, glyphs) = drawn(&borrowed(&words));
-        let read = by_position(&text, &glyphs).expect("a page of number cells");
+        let read = reading_order(&text, &glyphs, true).expect("a page of number cells");
         assert!(
             read.contains(
                 "\n\n0 0 1300 131 Example. Mr. Green is filing as a qualifying widower and reads down the column.\n5 1 1325 132\n"
@@ -535,7 +534,7 @@ mod tests {
     fn pages_in_reading_order_and_overprinted_bold_keep_their_drawing_order() {
         let words = two_columns(10, false);
         let (text, glyphs) = drawn(&borrowed(&words));
-        assert_eq!(by_position(&text, &glyphs), None, "no jump back on a baseline");
+        assert_eq!(reading_order(&text, &glyphs, true), None, "no jump back on a baseline");
         // Bold made by drawing each word twice, the second a hair to the right.
         let mut bold = Vec::new();
         for r in 0..5 {
@@ -545,7 +544,7 @@ mod tests {
             }
         }
         let (text, glyphs) = drawn(&borrowed(&bold));
-        assert_eq!(by_position(&text, &glyphs), None, "overprinting is not a jump");
+        assert_eq!(reading_order(&text, &glyphs, true), None, "overprinting is not a jump");
     }
 
     #[test]
@@ -553,6 +552,6 @@ mod tests {
         let words = two_columns(2, true);
         let (text, glyphs) = page(&borrowed(&words));
         assert!(glyphs.len() < MIN_GLYPHS);
-        assert_eq!(reading_order(&text, &glyphs), None);
+        assert_eq!(reading_order(&text, &glyphs, true), None);
     }
 }
