@@ -9,10 +9,10 @@ use std::collections::BTreeSet;
 /// contract's long clause ran to 60 words, most of an answer's tokens; the sentence that
 /// supports a claim is shorter.
 pub const MAX_CLAIM_WORDS: usize = 25;
-/// The most words a claim of a longer answer (a summary's) may have. Capped at 25 words, the
-/// 0.5B model glued a summary sentence's last words together ("financialinstitution") to finish
-/// it, and its summaries stopped after one line once that line could end the turn.
-const MAX_SUMMARY_CLAIM_WORDS: usize = 60;
+/// The most words a claim of a longer answer (a summary's point) may have. Capped at 25 words,
+/// the 0.5B model glued a summary sentence's last words together ("financialinstitution",
+/// "causetobeproducedoranyproductor") to finish it.
+pub const MAX_SUMMARY_CLAIM_WORDS: usize = 60;
 
 /// A segment's marker, `[S4111]`: printed before the segment in the prompt and written before a
 /// claim in the answer.
@@ -112,22 +112,18 @@ pub fn marker_regex(labels: &[u32]) -> String {
     format!("\\[S(?:{})\\]", alternatives.join("|"))
 }
 
+/// `min` to `max` markers of existing segments (`labels`), one a line, and nothing else: the
+/// evidence a summary commits to before any of its lines is written.
+pub fn markers_regex(labels: &[u32], min: usize, max: usize) -> String {
+    let one = marker_regex(labels);
+    format!("{one}(?:\\n{one}){{{},{}}}\\n?", min.saturating_sub(1), max.saturating_sub(1))
+}
+
 /// `answer_regex` with claims drawn from `alphabet`.
 pub fn answer_regex_in(labels: &[u32], max_sentences: usize, refusal: Option<&str>, alphabet: &Alphabet) -> String {
-    let alternatives: Vec<String> = labels.iter().map(u32::to_string).collect();
-    let id = format!("\\[S(?:{})\\] ", alternatives.join("|"));
-    // A claim is one sentence: no word but the last may end in . ! or ?, and the last must. A
-    // full stop inside a word only before a digit ("3.5"): a small model otherwise runs on past
-    // the sentence's end without a space ("California.The.document.does.not.say.").
-    // At most two such stops in a word ("12.3.4"): allowed any number, the 0.5B model, wanting to
-    // end its turn after a number's full stop, wrote "8590.0.0.0.0…" to the token limit.
-    let letter = alphabet.class(".!?");
-    let body = format!("{letter}{{1,40}}(?:\\.[0-9]{letter}{{0,12}}){{0,2}}");
+    let (id, body) = marker_and_word(labels, alphabet);
     let lines = if max_sentences <= 1 {
-        // A one-line answer's line break is optional, so the model may end its turn right after
-        // the claim's final stop (llama.cpp's grammar ends on any of the model's end-of-turn
-        // tokens); forced to write the break first, it ran on instead.
-        format!("{id}(?:{body} ){{2,{}}}{body}[.!?]\\n?", MAX_CLAIM_WORDS - 1)
+        line_regex_in(labels, MAX_CLAIM_WORDS, alphabet)
     } else {
         let line = format!("{id}(?:{body} ){{2,{}}}{body}[.!?]\\n", MAX_SUMMARY_CLAIM_WORDS - 1);
         format!("(?:{line}){{1,{max_sentences}}}")
@@ -136,6 +132,28 @@ pub fn answer_regex_in(labels: &[u32], max_sentences: usize, refusal: Option<&st
         Some(r) => format!("(?:{id}{}\\n|{lines})", regex_escape(r)),
         None => lines,
     }
+}
+
+/// One line of the answer format: a marker of `labels`, then one claim of 3 to `max_words`
+/// words drawn from `alphabet`. Its line break is optional, so the model may end its turn right
+/// after the claim's final stop (llama.cpp's grammar ends on any of the model's end-of-turn
+/// tokens); forced to write the break first, it ran on instead.
+pub fn line_regex_in(labels: &[u32], max_words: usize, alphabet: &Alphabet) -> String {
+    let (id, body) = marker_and_word(labels, alphabet);
+    format!("{id}(?:{body} ){{2,{}}}{body}[.!?]\\n?", max_words.max(3) - 1)
+}
+
+/// The regex of a line's opening marker (with its space) and of one word of a claim.
+fn marker_and_word(labels: &[u32], alphabet: &Alphabet) -> (String, String) {
+    let alternatives: Vec<String> = labels.iter().map(u32::to_string).collect();
+    let id = format!("\\[S(?:{})\\] ", alternatives.join("|"));
+    // A claim is one sentence: no word but the last may end in . ! or ?, and the last must. A
+    // full stop inside a word only before a digit ("3.5"): a small model otherwise runs on past
+    // the sentence's end without a space ("California.The.document.does.not.say.").
+    // At most two such stops in a word ("12.3.4"): allowed any number, the 0.5B model, wanting to
+    // end its turn after a number's full stop, wrote "8590.0.0.0.0…" to the token limit.
+    let letter = alphabet.class(".!?");
+    (id, format!("{letter}{{1,40}}(?:\\.[0-9]{letter}{{0,12}}){{0,2}}"))
 }
 
 pub(crate) fn regex_escape(s: &str) -> String {
@@ -184,6 +202,22 @@ mod tests {
         assert!(!one.is_match("[S1] One line here.\n[S3] Another line here.\n"), "one line");
         let long = format!("[S1] {}end.\n", "word ".repeat(30));
         assert!(re.is_match(&long) && !one.is_match(&long), "a one-line answer holds 25 words at most");
+        let point = compiled(&line_regex_in(&[1, 3], MAX_SUMMARY_CLAIM_WORDS, &Alphabet::any()));
+        assert!(point.is_match(&long), "a summary's point holds 60");
+        assert!(!point.is_match(&format!("[S1] {}end.\n", "word ".repeat(60))));
+    }
+
+    #[test]
+    fn a_summarys_evidence_is_markers_alone_one_a_line() {
+        let re = compiled(&markers_regex(&[2, 7, 12], 3, 5));
+        assert!(re.is_match("[S2]\n[S12]\n[S7]"));
+        assert!(re.is_match("[S2]\n[S12]\n[S7]\n[S2]\n[S7]\n"));
+        assert!(!re.is_match("[S2]\n[S12]"), "three at least");
+        assert!(!re.is_match("[S2]\n[S12]\n[S7]\n[S2]\n[S7]\n[S12]"), "five at most");
+        assert!(!re.is_match("[S2]\n[S3]\n[S7]"), "3 labels no segment");
+        assert!(!re.is_match("[S2] The fee is due.\n[S12]\n[S7]"), "no claim yet");
+        assert!(!re.is_match("[S2][S12][S7]"), "one a line");
+        assert!(compiled(&markers_regex(&[2], 1, 3)).is_match("[S2]"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! From the model's constrained output to claims with the segments they cite: the lines
 //! parsed, labels mapped to segments, degenerate lines dropped, and, for a question, the
-//! decision to answer or decline taken from the evidence the model pointed at first. A question
-//! is asked in two steps (`ask`): the evidence, then the claim with that evidence quoted.
+//! decision to answer or decline taken from the evidence the model pointed at first. Every task
+//! is asked in two steps: the evidence (markers only), then each line with its evidence quoted
+//! right before it (`ask` for a question, `summarize` for a summary).
 
 use std::collections::HashSet;
 
@@ -37,8 +38,9 @@ pub struct Shown<'a> {
 /// (docs/eval-issue21). When the segment it points at shares no word with the question (asked
 /// for a marker alone, it named the same segment for most questions on a contract), the
 /// segment that shares the rarest words with the question is quoted instead (quoted together
-/// with it, the model took whichever came first). Returns the claims, decided as `claims`
-/// decides, and both outputs.
+/// with it, the model took whichever came first). Of a quote's segments, the one that shares
+/// most with the question comes first (`most_relevant_first`). Returns the claims, decided as
+/// `claims` decides, and both outputs.
 pub async fn ask(
     engine: &dyn Engine,
     shown: &Shown<'_>,
@@ -68,20 +70,154 @@ pub async fn ask(
             None => return Ok((vec![(REFUSAL.to_owned(), Vec::new())], vec![evidence])),
         },
     };
+    let group = most_relevant_first(question, shown, group);
+    let (quote, quote_labels) = quote_of(shown, &group);
+    let out =
+        engine.generate(prompt::quoted_request(shown.numbered, &quote, &quote_labels, step, usize::MAX)).await?;
+    tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
+    let parsed = claims(&out.text, shown.labels, shown.segments, shown.text, step, &step.alphabet(shown.numbered));
+    Ok((parsed, vec![evidence, out]))
+}
+
+/// The quote of the segments `group` (indices into `shown`): a line each, its marker first, as
+/// the answer line opens, and their labels. Quoted as the document is numbered (the marker
+/// after the text), the 0.5B model hit 11 of 23 present CUAD clauses; marker first, 14 of 22
+/// (docs/eval-issue21).
+fn quote_of(shown: &Shown<'_>, group: &[usize]) -> (String, Vec<u32>) {
     let quote: String = group
         .iter()
         .map(|&i| {
             let body = shown.segments.get(i).and_then(|s| s.span.slice(shown.text)).unwrap_or_default();
             let label = shown.labels.get(i).copied().unwrap_or_default();
-            format!("{} {}\n", body.replace('\n', " "), cite::marker(label))
+            format!("{} {}\n", cite::marker(label), body.replace('\n', " "))
         })
         .collect();
     let quote_labels: Vec<u32> = group.iter().filter_map(|&i| shown.labels.get(i).copied()).collect();
-    tracing::debug!(?quote_labels, "quoted evidence");
-    let out = engine.generate(prompt::claim_request(shown.numbered, &quote, &quote_labels, step)).await?;
-    tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
-    let parsed = claims(&out.text, shown.labels, shown.segments, shown.text, step, &step.alphabet(shown.numbered));
-    Ok((parsed, vec![evidence, out]))
+    tracing::debug!(?quote_labels, %quote, "quoted evidence");
+    (quote, quote_labels)
+}
+
+/// Summarise `shown` for `step` in two steps on one prompt prefix. `first` (from
+/// `prompt::request`) asks only for the markers of the segments that state the summary's
+/// points; then each point is written in its own request with its segment quoted right before
+/// it (with what follows when it is a heading), as a question's answer is, in document order,
+/// together in at most `max_tokens`. Written in one request, the 0.5B model's summary lines
+/// mostly copied the segment after the one they cited, and failed verification
+/// (docs/eval-issue21). Picking among claims already written (`Step::Claims`, map-reduce's
+/// reduce) keeps the picked claims as they are. Returns the claims, each line checked as
+/// `claims` checks a summary's, and every request's output.
+pub async fn summarize(
+    engine: &dyn Engine,
+    shown: &Shown<'_>,
+    step: &Step<'_>,
+    first: GenRequest,
+    max_tokens: usize,
+) -> anyhow::Result<(Vec<(String, Vec<u32>)>, Vec<GenOutput>)> {
+    let parts: Vec<Vec<u32>> = parts(shown, step)
+        .iter()
+        .map(|part| part.iter().filter_map(|&i| shown.labels.get(i).copied()).collect())
+        .collect();
+    let evidence = without_text_progress(engine.generate(prompt::one_from_each(first, &parts))).await?;
+    tracing::debug!(output = %evidence.text, "evidence");
+    let alphabet = step.alphabet(shown.numbered);
+    let mut picked: Vec<usize> = markers(&evidence.text)
+        .filter_map(|l| shown.labels.iter().position(|x| *x == l))
+        .collect();
+    picked.sort_unstable();
+    picked.dedup();
+    if !only_markers(&evidence.text) || picked.is_empty() {
+        // An engine that ignores the constraint (a server without constrained decoding) wrote
+        // lines, not markers alone: read them as lines.
+        let parsed = claims(&evidence.text, shown.labels, shown.segments, shown.text, step, &alphabet);
+        return Ok((parsed, vec![evidence]));
+    }
+    if matches!(step, Step::Claims) {
+        let kept = picked
+            .iter()
+            .filter_map(|&i| {
+                let s = shown.segments.get(i)?;
+                Some((s.span.slice(shown.text)?.trim().to_owned(), vec![s.id]))
+            })
+            .collect();
+        return Ok((kept, vec![evidence]));
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for at in picked {
+        if !groups.iter().any(|g| g.contains(&at)) {
+            groups.push(quoted(shown.text, shown.segments, at));
+        }
+    }
+    let mut left = max_tokens.saturating_sub(evidence.completion_tokens);
+    let mut lines = String::new();
+    let mut outputs = vec![evidence];
+    for group in &groups {
+        if left < MIN_LINE_TOKENS {
+            break;
+        }
+        let (quote, quote_labels) = quote_of(shown, group);
+        let out = engine.generate(prompt::quoted_request(shown.numbered, &quote, &quote_labels, step, left)).await?;
+        tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
+        left = left.saturating_sub(out.completion_tokens);
+        lines.push_str(out.text.trim_end());
+        lines.push('\n');
+        outputs.push(out);
+    }
+    Ok((claims(&lines, shown.labels, shown.segments, shown.text, step, &alphabet), outputs))
+}
+
+/// The indices of `shown`'s segments a summary's points may come from, cut into
+/// `step.parts()` parts of the text by position (parts left empty dropped). The candidates are
+/// the segments that state something (`states_a_point`), or all of them when fewer do than
+/// there are parts; among claims already written (`Step::Claims`), every claim.
+fn parts(shown: &Shown<'_>, step: &Step<'_>) -> Vec<Vec<usize>> {
+    let body = |i: usize| shown.segments.get(i).and_then(|s| s.span.slice(shown.text)).unwrap_or_default();
+    let all: Vec<usize> = (0..shown.segments.len()).collect();
+    let stating: Vec<usize> = all.iter().copied().filter(|&i| states_a_point(body(i))).collect();
+    let n = step.parts().max(1);
+    let candidates = if matches!(step, Step::Claims) || stating.len() < n { all } else { stating };
+    let len = shown.text.len().max(1);
+    let mut parts = vec![Vec::new(); n];
+    for i in candidates {
+        let start = shown.segments.get(i).map_or(0, |s| s.span.start);
+        if let Some(part) = parts.get_mut((start * n / len).min(n - 1)) {
+            part.push(i);
+        }
+    }
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+/// Words a segment needs to state a summary's point (`states_a_point`).
+const POINT_MIN_WORDS: usize = 8;
+
+/// Whether a segment can state a summary's point: a sentence of at least `POINT_MIN_WORDS`
+/// words, most of them in lower case, where its script has case (not a heading, a title, an
+/// address or a signature block: "SUPPLIER PURCHASER (Name of Company - Please Print) By: By:"),
+/// or of at least 20 letters in a script without case or spaces.
+fn states_a_point(body: &str) -> bool {
+    let words: Vec<&str> = body.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).collect();
+    let cased = |w: &&str| w.chars().any(|c| c.is_lowercase() || c.is_uppercase());
+    if !words.iter().any(cased) {
+        return body.chars().filter(|c| c.is_alphabetic()).count() >= 20;
+    }
+    let lower = words.iter().filter(|w| w.chars().next().is_some_and(char::is_lowercase)).count();
+    words.len() >= POINT_MIN_WORDS && lower * 2 >= words.len()
+}
+
+/// Tokens left in a summary's budget below which no further line is asked for: a marker and a
+/// few words.
+const MIN_LINE_TOKENS: usize = 16;
+
+/// Whether `output` holds markers alone, one a line.
+fn only_markers(output: &str) -> bool {
+    output.lines().map(str::trim).filter(|l| !l.is_empty()).all(|l| {
+        l.strip_prefix("[S").and_then(|l| l.strip_suffix(']')).is_some_and(|n| n.parse::<u32>().is_ok())
+    })
+}
+
+/// The labels of the markers in `output`, in order.
+fn markers(output: &str) -> impl Iterator<Item = u32> + '_ {
+    output.split("[S").skip(1).filter_map(|rest| rest.split_once(']')?.0.parse().ok())
 }
 
 /// The content words of a question that say what it asks (`GENERIC` left out).
@@ -101,9 +237,20 @@ fn same_word(a: &str, b: &str) -> bool {
     common >= 5 && common + 2 >= shorter
 }
 
-/// The index of the segment that shares the rarest words with `question` (each shared word
-/// weighs by how few segments hold it; the first of equals), if any shares one.
+/// The index of the segment that shares the rarest words with `question` (`relevance`; the
+/// first of equals), if any shares one.
 fn lexical_best(question: &str, text: &str, segments: &[Segment]) -> Option<usize> {
+    relevance(question, text, segments)
+        .into_iter()
+        .enumerate()
+        .filter(|(_, score)| *score > 0.0)
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(i, _)| i)
+}
+
+/// For each segment, how much it shares with `question`: each asked word it holds weighs by how
+/// few segments hold it.
+fn relevance(question: &str, text: &str, segments: &[Segment]) -> Vec<f32> {
     let asked = asked_words(question);
     let words: Vec<HashSet<String>> =
         segments.iter().map(|s| content_words(s.span.slice(text).unwrap_or_default())).collect();
@@ -116,19 +263,28 @@ fn lexical_best(question: &str, text: &str, segments: &[Segment]) -> Option<usiz
             ((n + 1.0) / (df + 0.5)).ln()
         })
         .collect();
-    words
-        .iter()
-        .enumerate()
-        .map(|(i, seg)| (asked.iter().zip(&weight).filter(|(q, _)| holds(seg, q)).map(|(_, w)| *w).sum::<f32>(), i))
-        .filter(|(score, _)| *score > 0.0)
-        .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
-        .map(|(_, i)| i)
+    words.iter().map(|seg| asked.iter().zip(&weight).filter(|(q, _)| holds(seg, q)).map(|(_, w)| *w).sum()).collect()
+}
+
+/// `group` (a quote's segments) with the segment that shares most with the question first, and
+/// of equals the one with more words: the model writes its line from the first quoted segment.
+/// A quote of a short segment goes on with what follows it, and the model tends to point at
+/// the segment just before the text it means: a 4,096-token needle was quoted after "[***] =
+/// CONFIDENTIAL TREATMENT REQUESTED", whose marker the model had named, and the line copied
+/// that; under a heading, the clause rather than the heading is cited.
+fn most_relevant_first(question: &str, shown: &Shown<'_>, mut group: Vec<usize>) -> Vec<usize> {
+    let scores = relevance(question, shown.text, shown.segments);
+    let words = |i: usize| {
+        shown.segments.get(i).and_then(|s| s.span.slice(shown.text)).map_or(0, |t| t.split_whitespace().count())
+    };
+    let score = |i: usize| scores.get(i).copied().unwrap_or_default();
+    group.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(words(b).cmp(&words(a))));
+    group
 }
 
 /// The label of the first marker in `output`.
 fn first_marker(output: &str) -> Option<u32> {
-    let rest = output.split_once("[S")?.1;
-    rest.split_once(']')?.0.parse().ok()
+    markers(output).next()
 }
 
 /// The indices of the segments a quote of `segments[at]` holds: it, and the segments after it
@@ -390,8 +546,9 @@ mod tests {
         let marker = regex::Regex::new(&format!("^(?:{})$", seen[0].regex.as_deref().unwrap())).unwrap();
         assert!(marker.is_match(&format!("[S{}]", labels[2])));
         assert!(!marker.is_match(&format!("[S{}] The laws govern.", labels[2])), "the first step writes a marker only");
-        // The second request quotes the heading it pointed at and the clause under it, after the
-        // same prefix, and may cite only them.
+        // The second request quotes the heading it pointed at and the clause under it, the clause
+        // first (as many words of the question, more words), after the same prefix, and may cite
+        // only them.
         let second = &seen[1];
         assert!(second.reuse_prefix && !seen[0].reuse_prefix);
         let (quote, _) =
@@ -399,9 +556,9 @@ mod tests {
         assert_eq!(
             quote,
             format!(
-                "7. Governing Law. [S{}]\nThis Agreement shall be governed by the laws of the Commonwealth of \
-                 Pennsylvania. [S{}]\n",
-                labels[0], labels[1]
+                "[S{}] This Agreement shall be governed by the laws of the Commonwealth of Pennsylvania.\n[S{}] \
+                 7. Governing Law.\n",
+                labels[1], labels[0]
             )
         );
         let prefix = seen[0].user.split("Write only its marker.").next().unwrap();
@@ -409,6 +566,112 @@ mod tests {
         let line = regex::Regex::new(&format!("^(?:{})$", second.regex.as_deref().unwrap())).unwrap();
         assert!(line.is_match(&format!("[S{}] The laws of Pennsylvania govern it.", labels[1])));
         assert!(!line.is_match(&format!("[S{}] The laws of Pennsylvania govern it.", labels[2])), "not quoted");
+    }
+
+    /// What `summarize` makes of `CONTRACT` for `step` when the engine replies with
+    /// `replies(labels)`, in at most `max_tokens`.
+    async fn summarize_contract(
+        step: &Step<'_>,
+        max_tokens: usize,
+        replies: impl Fn(&[u32]) -> Vec<String>,
+    ) -> Asked {
+        let segments = contract();
+        let labels = cite::labels(segments.len());
+        let numbered = cite::numbered_text(CONTRACT, &segments, &labels);
+        let engine =
+            Script { replies: std::sync::Mutex::new(replies(&labels)), seen: std::sync::Mutex::new(Vec::new()) };
+        let shown = Shown { text: CONTRACT, segments: &segments, labels: &labels, numbered: &numbered };
+        let first = prompt::request(&numbered, &labels, step, max_tokens);
+        let (claims, outputs) = summarize(&engine, &shown, step, first, max_tokens).await.unwrap();
+        let seen = engine.seen.into_inner().unwrap();
+        Asked { claims, outputs, seen, segments, labels }
+    }
+
+    const SUMMARY: TaskSpec = TaskSpec { task: Task::Summary, question: None };
+
+    #[tokio::test]
+    async fn a_summary_points_at_its_segments_then_writes_each_line_with_its_segment_quoted() {
+        // The notices clause, then the law clause twice: one line each, in the document's order.
+        let Asked { claims, outputs, seen, segments, labels } =
+            summarize_contract(&Step::Task(&SUMMARY), 512, |labels| {
+                vec![
+                    format!("[S{}]\n[S{}]\n[S{}]", labels[3], labels[1], labels[1]),
+                    format!("[S{}] Pennsylvania law governs the agreement.", labels[1]),
+                    format!("[S{}] Notices are given in writing.", labels[3]),
+                ]
+            })
+            .await;
+        assert_eq!(
+            claims,
+            vec![
+                ("Pennsylvania law governs the agreement.".to_owned(), vec![segments[1].id]),
+                ("Notices are given in writing.".to_owned(), vec![segments[3].id]),
+            ]
+        );
+        assert_eq!((outputs.len(), seen.len()), (3, 3));
+        let markers = regex::Regex::new(&format!("^(?:{})$", seen[0].regex.as_deref().unwrap())).unwrap();
+        // One marker from each part of the text: the heading and the law clause share the first.
+        assert!(markers.is_match(&format!("[S{}]\n[S{}]\n[S{}]", labels[1], labels[2], labels[3])));
+        assert!(markers.is_match(&format!("[S{}]\n[S{}]\n[S{}]\n", labels[0], labels[2], labels[3])));
+        assert!(!markers.is_match(&format!("[S{}]\n[S{}]\n[S{}]", labels[0], labels[1], labels[3])), "two from one");
+        assert!(!markers.is_match(&format!("[S{}]\n[S{}]\n[S{}]", labels[2], labels[1], labels[3])), "in order");
+        assert!(!markers.is_match(&format!("[S{}] The law.\n[S{}]\n[S{}]", labels[1], labels[2], labels[3])));
+        let prefix = seen[0].user.split("Write only their markers").next().unwrap();
+        for (request, at) in seen.iter().skip(1).zip([1, 3]) {
+            assert!(request.reuse_prefix && request.user.starts_with(prefix) && request.system == seen[0].system);
+            let quote = request.user.rsplit_once("One of those segments:\n").unwrap().1;
+            let body = segments[at].span.slice(CONTRACT).unwrap();
+            assert!(quote.starts_with(&format!("[S{}] {body}\n\nWrite its point", labels[at])), "{quote}");
+            let line = regex::Regex::new(&format!("^(?:{})$", request.regex.as_deref().unwrap())).unwrap();
+            assert!(line.is_match(&format!("[S{}] It says so.", labels[at])));
+            assert!(!line.is_match(&format!("[S{}] It says so.", labels[0])), "only the quoted segment");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_summarys_lines_stop_at_its_token_budget() {
+        // The script's outputs take 5 tokens each: after the markers and one line, 15 are left.
+        let Asked { claims, seen, .. } = summarize_contract(&Step::Task(&SUMMARY), 25, |labels| {
+            vec![
+                format!("[S{}]\n[S{}]\n[S{}]", labels[1], labels[2], labels[3]),
+                format!("[S{}] Pennsylvania law governs the agreement.", labels[1]),
+            ]
+        })
+        .await;
+        assert_eq!((claims.len(), seen.len()), (1, 2));
+    }
+
+    #[tokio::test]
+    async fn picking_among_claims_keeps_the_picked_claims_as_they_are() {
+        let Asked { claims, seen, segments, .. } = summarize_contract(&Step::Claims, 512, |labels| {
+            vec![format!("[S{}]\n[S{}]\n[S{}]", labels[3], labels[1], labels[3])]
+        })
+        .await;
+        let text = |i: usize| segments[i].span.slice(CONTRACT).unwrap().to_owned();
+        assert_eq!(claims, vec![(text(1), vec![segments[1].id]), (text(3), vec![segments[3].id])]);
+        assert_eq!(seen.len(), 1, "no second request");
+    }
+
+    #[tokio::test]
+    async fn a_summary_from_an_engine_that_wrote_lines_instead_of_markers_is_read_as_lines() {
+        // An OpenAI-compatible server without constrained decoding: no marker alone, a line.
+        let Asked { claims, seen, segments, .. } = summarize_contract(&Step::Task(&SUMMARY), 512, |labels| {
+            vec![format!("[S{}] Pennsylvania law governs the agreement.\n", labels[1])]
+        })
+        .await;
+        assert_eq!(claims, vec![("Pennsylvania law governs the agreement.".to_owned(), vec![segments[1].id])]);
+        assert_eq!(seen.len(), 1);
+    }
+
+    #[test]
+    fn a_point_is_stated_by_a_sentence_not_a_heading_a_title_or_a_signature_block() {
+        assert!(states_a_point("This Agreement shall be governed by the laws of Pennsylvania."));
+        assert!(!states_a_point("7. Governing Law."));
+        assert!(!states_a_point("[***] = CONFIDENTIAL TREATMENT REQUESTED"));
+        assert!(!states_a_point("SUPPLIER PURCHASER (Name of Company - Please Print) By: By: Title: Title: Date: Date:"));
+        assert!(!states_a_point("Notices shall be given."), "too short");
+        assert!(states_a_point("本协议受中华人民共和国法律管辖，双方应当遵守本协议的全部条款。"));
+        assert!(!states_a_point("第七条 适用法律"));
     }
 
     #[test]
@@ -431,8 +694,10 @@ mod tests {
         .await;
         assert_eq!(claims, vec![("Pennsylvania law governs it.".to_owned(), vec![segments[1].id])]);
         let quote = seen[1].user.rsplit_once("The segment that answers it:\n").unwrap().1;
-        // The heading and the clause share "govern" and "law" with the question; the heading comes first.
-        assert!(quote.starts_with(&format!("7. Governing Law. [S{}]\nThis Agreement", labels[0])), "{quote}");
+        // The heading and the clause share "govern" and "law" with the question: the heading is
+        // named (the first of equals), quoted with the clause under it, the longer first.
+        assert!(quote.starts_with(&format!("[S{}] This Agreement shall be governed by the laws of the Commonwealth \
+                                            of Pennsylvania.\n[S{}] 7. Governing Law.", labels[1], labels[0])), "{quote}");
         assert!(!quote.contains("Notices"));
     }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use super::answer;
 use super::prompt::{self, Step, REFUSAL};
 use super::{DocInput, Pipeline, PipelineOutput, TaskSpec};
-use crate::cite::{self, Alphabet};
+use crate::cite;
 use crate::domain::{
     Answer, AnswerSentence, Chunk, PipelineKind, Retrieval, RetrievalMethod, Segment, Span, Task,
 };
@@ -88,17 +88,16 @@ impl Chunked {
         tally: &mut Tally,
     ) -> AppResult<Vec<(String, Vec<u32>)>> {
         let labels = cite::labels(segments.len());
-        if step.question().is_some() {
-            let numbered = cite::numbered_text(text, segments, &labels);
-            let shown = answer::Shown { text, segments, labels: &labels, numbered: &numbered };
-            let (parsed, outputs) = answer::ask(&*self.engine, &shown, step, request).await.map_err(engine_failed)?;
-            outputs.iter().for_each(|out| tally.add(out));
-            return Ok(parsed);
+        let numbered = cite::numbered_text(text, segments, &labels);
+        let shown = answer::Shown { text, segments, labels: &labels, numbered: &numbered };
+        let (parsed, outputs) = if step.question().is_some() {
+            answer::ask(&*self.engine, &shown, step, request).await
+        } else {
+            answer::summarize(&*self.engine, &shown, step, request, self.max_answer_tokens).await
         }
-        let alphabet = Alphabet::of(&[request.user.as_str()]);
-        let out = self.engine.generate(request).await.map_err(engine_failed)?;
-        tally.add(&out);
-        Ok(answer::claims(&out.text, &labels, segments, text, step, &alphabet))
+        .map_err(engine_failed)?;
+        outputs.iter().for_each(|out| tally.add(out));
+        Ok(parsed)
     }
 
     async fn question(

@@ -1,6 +1,6 @@
 //! The full-context pipeline: the whole document, numbered into segments, in
-//! one prompt; the model answers one claim per line and cites segment ids,
-//! constrained so that it can cite only ids that exist.
+//! one prompt; the model first points at the segments that hold the answer, then writes each
+//! claim with its segment quoted before it, constrained so that it can cite only ids that exist.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -59,15 +59,14 @@ impl Pipeline for FullContext {
 
         let failed =
             |e: anyhow::Error| AppError::new(ErrorCode::EngineFailed, "the model failed to answer").with_cause(e);
-        let (parsed, out) = if step.question().is_some() {
-            let shown = answer::Shown { text: doc.text, segments: &segments, labels: &labels, numbered: &numbered };
-            let (parsed, outputs) = answer::ask(&*self.engine, &shown, &step, request).await.map_err(failed)?;
-            (parsed, answer::combined(&outputs))
+        let shown = answer::Shown { text: doc.text, segments: &segments, labels: &labels, numbered: &numbered };
+        let (parsed, outputs) = if step.question().is_some() {
+            answer::ask(&*self.engine, &shown, &step, request).await
         } else {
-            let out = self.engine.generate(request).await.map_err(failed)?;
-            tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
-            (answer::claims(&out.text, &labels, &segments, doc.text, &step, &step.alphabet(&numbered)), out)
-        };
+            answer::summarize(&*self.engine, &shown, &step, request, self.max_answer_tokens).await
+        }
+        .map_err(failed)?;
+        let out = answer::combined(&outputs);
         if parsed.is_empty() {
             return Err(AppError::new(ErrorCode::EngineFailed, "the model returned an empty answer"));
         }
