@@ -127,8 +127,9 @@ fn sample(m: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
 #[actix_web::test]
 async fn metrics_count_requests_analyses_tokens_parses_and_batch_items_as_prometheus_reads_them() {
     let dir = tempfile::tempdir().unwrap();
-    // Room for the short text, not for the whole paper.
-    let s = TestServer::scripted(dir.path(), 1500).await;
+    // Room for the short text and a summary point's quote (`prompt::reserve`), not for the whole
+    // paper.
+    let s = TestServer::scripted(dir.path(), 2500).await;
     let short = upload(&s, "bitcoin_intro.txt", read_corpus("bitcoin_intro.txt")).await;
     assert_eq!(short.status(), 201);
     let short = short.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
@@ -180,7 +181,7 @@ async fn metrics_count_requests_analyses_tokens_parses_and_batch_items_as_promet
     assert_eq!(sample(&m, "docent_analyses_admitted", &[]), 0.0);
     assert_eq!(sample(&m, "docent_analyses_admitted_limit", &[]), 4.0);
     for slot in ["full", "baseline"] {
-        let engine = [("slot", slot), ("model", "scripted-test-engine"), ("context", "1500")];
+        let engine = [("slot", slot), ("model", "scripted-test-engine"), ("context", "2500")];
         assert_eq!(sample(&m, "docent_engine_info", &engine), 1.0);
     }
 

@@ -53,14 +53,25 @@ async fn an_analysis_streams_its_prefill_and_its_answer_then_the_stored_analysis
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     let (last, analysis) = events.last().unwrap();
     assert_eq!(last, "analysis", "{names:?}");
-    // Prefill first, counting up to the whole prompt; then the answer's text.
-    let prefill: Vec<&Value> = events.iter().filter(|(n, _)| n == "prefill").map(|(_, d)| d).collect();
+    // Prefill first, counting up to the whole prompt of the first request (the segments it
+    // points at), then each point's request on that prefix: its prefill, counted up to its own
+    // prompt, then its text. The usage counts every request.
     let first_text = names.iter().position(|n| *n == "text").expect("the answer streamed");
-    assert!(names[..first_text].iter().all(|n| *n == "prefill") && prefill.len() >= 2, "{names:?}");
-    let total = analysis["usage"]["prompt_tokens"].as_u64().unwrap();
-    assert!(prefill.windows(2).all(|w| w[0]["done"].as_u64() <= w[1]["done"].as_u64()), "{prefill:?}");
-    assert!(prefill.iter().all(|p| p["total"].as_u64() == Some(total) && p["elapsed_ms"].is_u64()));
-    assert_eq!(prefill.last().unwrap()["done"].as_u64(), Some(total));
+    assert!(names[..first_text].iter().all(|n| *n == "prefill") && first_text >= 2, "{names:?}");
+    let prefill: Vec<(u64, u64)> = events
+        .iter()
+        .filter(|(n, d)| n == "prefill" && d["elapsed_ms"].is_u64())
+        .map(|(_, d)| (d["done"].as_u64().unwrap(), d["total"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(prefill.len(), names.iter().filter(|n| **n == "prefill").count());
+    let total = prefill[0].1;
+    let first: Vec<&(u64, u64)> = prefill.iter().take_while(|(_, t)| *t == total).collect();
+    assert!(first.len() >= 2 && first.windows(2).all(|w| w[0].0 <= w[1].0), "{prefill:?}");
+    assert_eq!(first.last().unwrap().0, total, "the first request's prefill counts up to its prompt");
+    let prompt_tokens = analysis["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!(prefill.iter().all(|&(done, t)| done <= t && t >= total && t <= prompt_tokens), "{prefill:?}");
+    let (done, t) = events[..first_text].last().map(|(_, d)| (d["done"].as_u64(), d["total"].as_u64())).unwrap();
+    assert_eq!(done, t, "the text starts after its request's whole prompt was read");
     // The streamed text is the answer the analysis was made from: every claim is in it.
     let streamed: String =
         events.iter().filter(|(n, _)| n == "text").map(|(_, d)| d["text"].as_str().unwrap()).collect();
