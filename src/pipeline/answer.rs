@@ -81,7 +81,7 @@ pub async fn ask(
 
 /// The quote of the segments `group` (indices into `shown`): a line each, its marker first, as
 /// the answer line opens, and their labels. Quoted as the document is numbered (the marker
-/// after the text), the 0.5B model hit 11 of 23 present CUAD clauses; marker first, 14 of 22
+/// after the text), the 0.5B model hit 11 of 23 present CUAD clauses; marker first, 14 of 23
 /// (docs/eval-issue21).
 fn quote_of(shown: &Shown<'_>, group: &[usize]) -> (String, Vec<u32>) {
     let quote: String = group
