@@ -30,6 +30,13 @@ pub struct Shown<'a> {
     pub numbered: &'a str,
 }
 
+impl Shown<'_> {
+    /// The text of segment `i` (empty when there is none).
+    fn body(&self, i: usize) -> &str {
+        self.segments.get(i).and_then(|s| s.span.slice(self.text)).unwrap_or_default()
+    }
+}
+
 /// Ask `step`'s question about `shown` in two requests on one prompt prefix. `first` (from
 /// `prompt::request`) asks only for the marker of the segment that answers the question; the
 /// second quotes that segment (with what follows it when it is a heading) right before the
@@ -54,11 +61,7 @@ pub async fn ask(
         .and_then(|l| shown.labels.iter().position(|x| *x == l))
         .map(|at| quoted(shown.text, shown.segments, at));
     let on_topic = |group: &Vec<usize>| {
-        let words: HashSet<String> = group
-            .iter()
-            .filter_map(|&i| shown.segments.get(i).and_then(|s| s.span.slice(shown.text)))
-            .flat_map(content_words)
-            .collect();
+        let words: HashSet<String> = group.iter().map(|&i| shown.body(i)).flat_map(content_words).collect();
         asked_words(question).iter().any(|q| words.iter().any(|w| same_word(q, w)))
     };
     let best = || lexical_best(question, shown.text, shown.segments).map(|at| quoted(shown.text, shown.segments, at));
@@ -72,8 +75,7 @@ pub async fn ask(
     };
     let group = most_relevant_first(question, shown, group);
     let (quote, quote_labels) = quote_of(shown, &group);
-    let out =
-        engine.generate(prompt::quoted_request(shown.numbered, &quote, &quote_labels, step, usize::MAX)).await?;
+    let out = engine.generate(prompt::quoted_request(shown.numbered, &quote, &quote_labels, step, usize::MAX)).await?;
     tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
     let parsed = claims(&out.text, shown.labels, shown.segments, shown.text, step, &step.alphabet(shown.numbered));
     Ok((parsed, vec![evidence, out]))
@@ -87,7 +89,7 @@ fn quote_of(shown: &Shown<'_>, group: &[usize]) -> (String, Vec<u32>) {
     let quote: String = group
         .iter()
         .map(|&i| {
-            let body = shown.segments.get(i).and_then(|s| s.span.slice(shown.text)).unwrap_or_default();
+            let body = shown.body(i);
             let label = shown.labels.get(i).copied().unwrap_or_default();
             format!("{} {}\n", cite::marker(label), body.replace('\n', " "))
         })
@@ -120,9 +122,8 @@ pub async fn summarize(
     let evidence = without_text_progress(engine.generate(prompt::one_from_each(first, &parts))).await?;
     tracing::debug!(output = %evidence.text, "evidence");
     let alphabet = step.alphabet(shown.numbered);
-    let mut picked: Vec<usize> = markers(&evidence.text)
-        .filter_map(|l| shown.labels.iter().position(|x| *x == l))
-        .collect();
+    let mut picked: Vec<usize> =
+        markers(&evidence.text).filter_map(|l| shown.labels.iter().position(|x| *x == l)).collect();
     picked.sort_unstable();
     picked.dedup();
     if !only_markers(&evidence.text) || picked.is_empty() {
@@ -170,9 +171,8 @@ pub async fn summarize(
 /// the segments that state something (`states_a_point`), or all of them when fewer do than
 /// there are parts; among claims already written (`Step::Claims`), every claim.
 fn parts(shown: &Shown<'_>, step: &Step<'_>) -> Vec<Vec<usize>> {
-    let body = |i: usize| shown.segments.get(i).and_then(|s| s.span.slice(shown.text)).unwrap_or_default();
     let all: Vec<usize> = (0..shown.segments.len()).collect();
-    let stating: Vec<usize> = all.iter().copied().filter(|&i| states_a_point(body(i))).collect();
+    let stating: Vec<usize> = all.iter().copied().filter(|&i| states_a_point(shown.body(i))).collect();
     let n = step.parts().max(1);
     let candidates = if matches!(step, Step::Claims) || stating.len() < n { all } else { stating };
     let len = shown.text.len().max(1);
@@ -210,9 +210,11 @@ const MIN_LINE_TOKENS: usize = 16;
 
 /// Whether `output` holds markers alone, one a line.
 fn only_markers(output: &str) -> bool {
-    output.lines().map(str::trim).filter(|l| !l.is_empty()).all(|l| {
-        l.strip_prefix("[S").and_then(|l| l.strip_suffix(']')).is_some_and(|n| n.parse::<u32>().is_ok())
-    })
+    output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .all(|l| l.strip_prefix("[S").and_then(|l| l.strip_suffix(']')).is_some_and(|n| n.parse::<u32>().is_ok()))
 }
 
 /// The labels of the markers in `output`, in order.
@@ -274,9 +276,7 @@ fn relevance(question: &str, text: &str, segments: &[Segment]) -> Vec<f32> {
 /// that; under a heading, the clause rather than the heading is cited.
 fn most_relevant_first(question: &str, shown: &Shown<'_>, mut group: Vec<usize>) -> Vec<usize> {
     let scores = relevance(question, shown.text, shown.segments);
-    let words = |i: usize| {
-        shown.segments.get(i).and_then(|s| s.span.slice(shown.text)).map_or(0, |t| t.split_whitespace().count())
-    };
+    let words = |i: usize| shown.body(i).split_whitespace().count();
     let score = |i: usize| scores.get(i).copied().unwrap_or_default();
     group.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(words(b).cmp(&words(a))));
     group
@@ -570,11 +570,7 @@ mod tests {
 
     /// What `summarize` makes of `CONTRACT` for `step` when the engine replies with
     /// `replies(labels)`, in at most `max_tokens`.
-    async fn summarize_contract(
-        step: &Step<'_>,
-        max_tokens: usize,
-        replies: impl Fn(&[u32]) -> Vec<String>,
-    ) -> Asked {
+    async fn summarize_contract(step: &Step<'_>, max_tokens: usize, replies: impl Fn(&[u32]) -> Vec<String>) -> Asked {
         let segments = contract();
         let labels = cite::labels(segments.len());
         let numbered = cite::numbered_text(CONTRACT, &segments, &labels);
@@ -668,7 +664,9 @@ mod tests {
         assert!(states_a_point("This Agreement shall be governed by the laws of Pennsylvania."));
         assert!(!states_a_point("7. Governing Law."));
         assert!(!states_a_point("[***] = CONFIDENTIAL TREATMENT REQUESTED"));
-        assert!(!states_a_point("SUPPLIER PURCHASER (Name of Company - Please Print) By: By: Title: Title: Date: Date:"));
+        assert!(!states_a_point(
+            "SUPPLIER PURCHASER (Name of Company - Please Print) By: By: Title: Title: Date: Date:"
+        ));
         assert!(!states_a_point("Notices shall be given."), "too short");
         assert!(states_a_point("本协议受中华人民共和国法律管辖，双方应当遵守本协议的全部条款。"));
         assert!(!states_a_point("第七条 适用法律"));
@@ -696,8 +694,14 @@ mod tests {
         let quote = seen[1].user.rsplit_once("The segment that answers it:\n").unwrap().1;
         // The heading and the clause share "govern" and "law" with the question: the heading is
         // named (the first of equals), quoted with the clause under it, the longer first.
-        assert!(quote.starts_with(&format!("[S{}] This Agreement shall be governed by the laws of the Commonwealth \
-                                            of Pennsylvania.\n[S{}] 7. Governing Law.", labels[1], labels[0])), "{quote}");
+        assert!(
+            quote.starts_with(&format!(
+                "[S{}] This Agreement shall be governed by the laws of the Commonwealth \
+                                            of Pennsylvania.\n[S{}] 7. Governing Law.",
+                labels[1], labels[0]
+            )),
+            "{quote}"
+        );
         assert!(!quote.contains("Notices"));
     }
 
