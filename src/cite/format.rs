@@ -1,7 +1,7 @@
-//! The answer format the model is constrained to: evidence first. Every line starts with the
-//! marker of an existing segment, then one sentence drawn from the document's characters. A
-//! refusal line, where a caller allows one, is only reachable after a marker; docent's own
-//! prompts allow none and decide a refusal from the evidence (pipeline::answer).
+//! The answer format the model is constrained to: evidence first. The evidence is markers of
+//! existing segments alone; each claim is then one line that starts with the marker of a quoted
+//! segment, then one sentence drawn from the document's characters. No refusal is offered: the
+//! pipeline decides a refusal from the evidence (pipeline::answer).
 
 use std::collections::BTreeSet;
 
@@ -56,8 +56,21 @@ impl Alphabet {
         if self.0.is_empty() {
             return format!("[^\\s\\[\\]{}]", class_escape_all(except));
         }
+        self.ranges(|c| !except.contains(c))
+    }
+
+    /// The class a claim's first character is drawn from: the letters of these characters and
+    /// the opening quotes and parenthesis, not digits or other punctuation.
+    fn opening_class(&self) -> String {
+        if self.0.is_empty() {
+            return format!("[^\\s\\[\\]{}]", class_escape_all("0123456789.,;:!?)}-"));
+        }
+        self.ranges(|c| c.is_alphabetic() || OPENERS.contains(c))
+    }
+
+    fn ranges(&self, keep: impl Fn(char) -> bool) -> String {
         let mut out = String::from("[");
-        let mut chars = self.0.iter().copied().filter(|c| !except.contains(*c)).peekable();
+        let mut chars = self.0.iter().copied().filter(|c| keep(*c)).peekable();
         while let Some(lo) = chars.next() {
             let mut hi = lo;
             while let Some(&next) = chars.peek() {
@@ -80,6 +93,9 @@ impl Alphabet {
     }
 }
 
+/// Punctuation a claim may open with: a quoted term or a bracketed item, as "(a) Either party".
+const OPENERS: &str = "\"'(“‘";
+
 fn class_escape(c: char) -> String {
     if "\\[]^-".contains(c) {
         format!("\\{c}")
@@ -90,19 +106,6 @@ fn class_escape(c: char) -> String {
 
 fn class_escape_all(s: &str) -> String {
     s.chars().map(class_escape).collect()
-}
-
-/// The shape an answer must take: one claim per line, each line opening with the marker of an
-/// existing segment (`labels`), so the model *cannot* cite a segment that does not exist, and
-/// it commits to the evidence before it writes the claim. The claim is one sentence of words
-/// joined by single spaces (no runs of padding, no brackets), drawn from `alphabet`, of at most
-/// `MAX_CLAIM_WORDS` words (a claim is a short sentence, not a copy of a long clause: answers
-/// cost what they write). One
-/// citation per claim: given room for more, small models fill it with padding. `refusal` is the
-/// one line that may follow a marker instead of a claim, and then ends the answer: a question
-/// is declined only after the model has pointed at the segment that comes closest.
-pub fn answer_regex(labels: &[u32], max_sentences: usize, refusal: Option<&str>) -> String {
-    answer_regex_in(labels, max_sentences, refusal, &Alphabet::any())
 }
 
 /// One marker of an existing segment (`labels`) and nothing else: the evidence a question's
@@ -119,32 +122,16 @@ pub fn markers_regex(labels: &[u32], min: usize, max: usize) -> String {
     format!("{one}(?:\\n{one}){{{},{}}}\\n?", min.saturating_sub(1), max.saturating_sub(1))
 }
 
-/// `answer_regex` with claims drawn from `alphabet`.
-pub fn answer_regex_in(labels: &[u32], max_sentences: usize, refusal: Option<&str>, alphabet: &Alphabet) -> String {
-    let (id, body) = marker_and_word(labels, alphabet);
-    let lines = if max_sentences <= 1 {
-        line_regex_in(labels, MAX_CLAIM_WORDS, alphabet)
-    } else {
-        let line = format!("{id}(?:{body} ){{2,{}}}{body}[.!?]\\n", MAX_SUMMARY_CLAIM_WORDS - 1);
-        format!("(?:{line}){{1,{max_sentences}}}")
-    };
-    match refusal {
-        Some(r) => format!("(?:{id}{}\\n|{lines})", regex_escape(r)),
-        None => lines,
-    }
-}
-
-/// One line of the answer format: a marker of `labels`, then one claim of 3 to `max_words`
-/// words drawn from `alphabet`. Its line break is optional, so the model may end its turn right
-/// after the claim's final stop (llama.cpp's grammar ends on any of the model's end-of-turn
-/// tokens); forced to write the break first, it ran on instead.
+/// One line of the answer format: the marker of one of `labels` (the quoted segments), then one
+/// claim, a sentence of 3 to `max_words` words drawn from `alphabet`. Its line break is
+/// optional, so the model may end its turn right after the claim's final stop (llama.cpp's
+/// grammar ends on any of the model's end-of-turn tokens); forced to write the break first, it
+/// ran on instead.
+///
+/// The claim opens with a letter or an opening quote or bracket, not a digit or a stop: copying
+/// a quoted clause, the 0.5B model began with its number and stuttered on it ("3.3.3 3.3.3 …"
+/// to the word limit, "13.13.13 The laws of the State of Texas.").
 pub fn line_regex_in(labels: &[u32], max_words: usize, alphabet: &Alphabet) -> String {
-    let (id, body) = marker_and_word(labels, alphabet);
-    format!("{id}(?:{body} ){{2,{}}}{body}[.!?]\\n?", max_words.max(3) - 1)
-}
-
-/// The regex of a line's opening marker (with its space) and of one word of a claim.
-fn marker_and_word(labels: &[u32], alphabet: &Alphabet) -> (String, String) {
     let alternatives: Vec<String> = labels.iter().map(u32::to_string).collect();
     let id = format!("\\[S(?:{})\\] ", alternatives.join("|"));
     // A claim is one sentence: no word but the last may end in . ! or ?, and the last must. A
@@ -153,18 +140,10 @@ fn marker_and_word(labels: &[u32], alphabet: &Alphabet) -> (String, String) {
     // At most two such stops in a word ("12.3.4"): allowed any number, the 0.5B model, wanting to
     // end its turn after a number's full stop, wrote "8590.0.0.0.0…" to the token limit.
     let letter = alphabet.class(".!?");
-    (id, format!("{letter}{{1,40}}(?:\\.[0-9]{letter}{{0,12}}){{0,2}}"))
-}
-
-pub(crate) fn regex_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+    let stops = format!("(?:\\.[0-9]{letter}{{0,12}}){{0,2}}");
+    let word = format!("{letter}{{1,40}}{stops}");
+    let first = format!("{}{letter}{{0,39}}{stops}", alphabet.opening_class());
+    format!("{id}{first}(?: {word}){{2,{}}}[.!?]\\n?", max_words.max(3) - 1)
 }
 
 #[cfg(test)]
@@ -177,11 +156,15 @@ mod tests {
         regex::RegexBuilder::new(&format!("^(?:{re})$")).size_limit(1 << 30).build().unwrap()
     }
 
+    fn line(labels: &[u32]) -> regex::Regex {
+        compiled(&line_regex_in(labels, MAX_CLAIM_WORDS, &Alphabet::any()))
+    }
+
     #[test]
-    fn lines_open_with_an_existing_marker_and_hold_one_sentence() {
-        let re = compiled(&answer_regex(&[1, 2, 3, 12], 3, None));
+    fn a_line_opens_with_an_existing_marker_and_holds_one_sentence() {
+        let re = line(&[1, 2, 3, 12]);
         assert!(re.is_match("[S3] Bitcoin is a peer-to-peer cash system.\n"));
-        assert!(re.is_match("[S2] One line here.\n[S12] Another line here.\n"));
+        assert!(re.is_match("[S3] Bitcoin is a peer-to-peer cash system."), "a line may end the turn");
         assert!(!re.is_match("Bitcoin is a peer-to-peer cash system. [S3]\n"), "the marker comes first");
         assert!(!re.is_match("[S4] Bitcoin is a peer-to-peer cash system.\n"), "4 labels no segment");
         assert!(!re.is_match("[S1][S3] Bitcoin is a peer-to-peer cash system.\n"), "one citation a claim");
@@ -190,21 +173,34 @@ mod tests {
         assert!(!re.is_match("[S1] Padded      with spaces.\n"));
         assert!(!re.is_match("[S1] Two sentences here. Then more.\n"), "one claim per line");
         assert!(!re.is_match("[S1] No final stop here\n"));
+        assert!(!re.is_match("[S1] Too short.\n"), "three words at least");
         assert!(re.is_match("[S1] The fee is 3.5 percent.\n"));
         assert!(!re.is_match("[S1] It is governed by California.The.document.does.not.say.\n"));
         assert!(!re.is_match("[S1] It lasts twelve months..\n"));
         assert!(re.is_match("[S1] Section 12.3.4 applies here.\n"));
         assert!(!re.is_match("[S1] The door code is 8590.0.0.0.\n"), "a number's stops run on");
-        assert!(!re.is_match("[S2] One line here.[S12] Another line here.\n"), "lines are broken");
-        let one = compiled(&answer_regex(&[1, 3], 1, None));
-        assert!(one.is_match("[S3] Bitcoin is a peer-to-peer cash system."), "a one-line answer may end the turn");
-        assert!(one.is_match("[S3] Bitcoin is a peer-to-peer cash system.\n"));
-        assert!(!one.is_match("[S1] One line here.\n[S3] Another line here.\n"), "one line");
+        assert!(!re.is_match("[S2] One line here.\n[S12] Another line here.\n"), "one line");
         let long = format!("[S1] {}end.\n", "word ".repeat(30));
-        assert!(re.is_match(&long) && !one.is_match(&long), "a one-line answer holds 25 words at most");
+        assert!(!re.is_match(&long), "a question's claim holds 25 words at most");
+        assert!(re.is_match(&format!("[S1] {}end.\n", "word ".repeat(24))));
         let point = compiled(&line_regex_in(&[1, 3], MAX_SUMMARY_CLAIM_WORDS, &Alphabet::any()));
         assert!(point.is_match(&long), "a summary's point holds 60");
         assert!(!point.is_match(&format!("[S1] {}end.\n", "word ".repeat(60))));
+    }
+
+    #[test]
+    fn a_claim_opens_with_a_word_not_a_clause_number() {
+        let of_text = Alphabet::of(&["3. This Agreement is governed by the laws of Texas (the \"State\")."]);
+        for alphabet in [Alphabet::any(), of_text] {
+            let re = compiled(&line_regex_in(&[8], MAX_CLAIM_WORDS, &alphabet));
+            assert!(re.is_match("[S8] This Agreement is governed by Texas law.\n"));
+            assert!(re.is_match("[S8] (a) Texas law governs this Agreement.\n"));
+            assert!(re.is_match("[S8] \"State\" means the State of Texas.\n"));
+            assert!(re.is_match("[S8] The laws of Texas, section 3.3, govern.\n"), "numbers after the opening");
+            assert!(!re.is_match("[S8] 3.3.3 3.3.3 3.3.3 3.3.3.\n"), "{alphabet:?}");
+            assert!(!re.is_match("[S8] 13.13.13 The laws of the State of Texas.\n"));
+            assert!(!re.is_match("[S8] . The laws of Texas govern.\n"));
+        }
     }
 
     #[test]
@@ -221,25 +217,17 @@ mod tests {
     }
 
     #[test]
-    fn the_refusal_comes_only_after_a_marker_and_ends_the_answer() {
-        let refusal = "The document does not say.";
-        let re = compiled(&answer_regex(&[5, 7], 3, Some(refusal)));
-        assert!(re.is_match("[S5] The document does not say.\n"));
-        assert!(!re.is_match("The document does not say.\n"), "declined before pointing at evidence");
-        assert!(re.is_match("[S7] The code is 4817 today.\n"));
-    }
-
-    #[test]
     fn claims_use_only_the_characters_of_the_document() {
         let alphabet = Alphabet::of(&["Governed by the laws of Texas; all in all."]);
-        let re = compiled(&answer_regex_in(&[4], 2, None, &alphabet));
+        let re = compiled(&line_regex_in(&[4], MAX_CLAIM_WORDS, &alphabet));
         assert!(re.is_match("[S4] The laws of Texas govern it.\n"));
         assert!(re.is_match("[S4] Zoning rules 12 apply here.\n"), "ASCII letters and digits always");
         assert!(!re.is_match("[S4] The laws of Texas govern all in比例.\n"));
         assert!(!re.is_match("[S4] The laws govern all&bbsp;in all.\n"), "& is not in the document");
         let chinese = Alphabet::of(&["比特币是一种电子现金。"]);
-        assert!(compiled(&answer_regex_in(&[4], 1, None, &chinese)).is_match("[S4] 比特币 是 电子现金.\n"));
-        assert!(!compiled(&answer_regex_in(&[4], 1, None, &chinese)).is_match("[S4] 比特币 是 電子現金.\n"));
+        let re = compiled(&line_regex_in(&[4], MAX_CLAIM_WORDS, &chinese));
+        assert!(re.is_match("[S4] 比特币 是 电子现金.\n"));
+        assert!(!re.is_match("[S4] 比特币 是 電子現金.\n"));
         // Twenty thousand consecutive characters make one range, not a class of 60 KB.
         let block: String = ('一'..='龥').collect();
         assert!(Alphabet::of(&[&block]).class("").len() < 40, "{}", Alphabet::of(&[&block]).class(""));

@@ -1,7 +1,8 @@
 //! Guards against degenerate lines a small model writes even in the constrained format: a
 //! claim it already made, a line that restates the prompt (its format example, the
 //! instruction's words, the refusal) instead of the document, a label echoed from the
-//! instruction ("Main points: …"), and characters no script of the document uses.
+//! instruction ("Main points: …"), characters no script of the document uses, and a line that
+//! stutters ("3.3.3 3.3.3 3.3.3 …").
 
 use std::collections::HashSet;
 
@@ -72,11 +73,12 @@ pub enum Dropped {
     EchoesPrompt,
     Refusal,
     ForeignCharacters,
+    Stutter,
 }
 
 /// Keep the lines that are claims about the document: labels stripped; repeated claims,
-/// prompt echoes, refusals written as claims and lines with characters outside `alphabet`
-/// dropped. Each line's first cited segment is the span it is checked against. Returns the
+/// prompt echoes, refusals written as claims, lines with characters outside `alphabet` and
+/// stuttering lines dropped. Each line's first cited segment is the span it is checked against. Returns the
 /// kept lines and what was dropped.
 pub fn guard(
     parsed: Vec<(String, Vec<u32>)>,
@@ -100,6 +102,8 @@ pub fn guard(
             Some(Dropped::Refusal)
         } else if !claim.chars().filter(|c| !c.is_whitespace()).all(|c| alphabet.allows(c)) {
             Some(Dropped::ForeignCharacters)
+        } else if stutters(&claim, span) {
+            Some(Dropped::Stutter)
         } else if seen.iter().any(|s| jaccard(s, &words) >= 0.8) {
             Some(Dropped::Repeated)
         } else if echoes.echoes_prompt(&claim, span) {
@@ -116,6 +120,30 @@ pub fn guard(
         }
     }
     (kept, dropped)
+}
+
+/// Whether `claim` stutters where its cited `span` does not: one to four words said three times
+/// in a row ("3.3.3 3.3.3 3.3.3", "the Company the Company the Company"), or a word of one piece
+/// three times over ("13.13.13"). A model caught in a loop writes to its word limit; the line
+/// says nothing, whatever its span.
+fn stutters(claim: &str, span: &str) -> bool {
+    let words: Vec<&str> = claim.split_whitespace().map(|w| w.trim_end_matches(['.', ',', ';', '!', '?'])).collect();
+    let spoken: Vec<&str> = span.split_whitespace().map(|w| w.trim_end_matches(['.', ',', ';', '!', '?'])).collect();
+    let in_span = |run: &[&str]| spoken.windows(run.len()).any(|w| w == run);
+    let looped = (1..=4).any(|n| {
+        words.windows(3 * n).any(|run| {
+            let (a, rest) = run.split_at(n);
+            let (b, c) = rest.split_at(n);
+            a == b && b == c && !in_span(run)
+        })
+    });
+    looped
+        || words.iter().any(|w| {
+            let pieces: Vec<&str> = w.split('.').collect();
+            pieces.len() >= 3
+                && pieces.windows(2).all(|p| matches!(p, [x, y] if x == y && !x.is_empty()))
+                && !in_span(&[w])
+        })
 }
 
 /// Shared content words over all content words; two empty sets are the same claim.
@@ -192,6 +220,24 @@ mod tests {
             vec!["Either party may terminate it on sixty days notice.", "Kentucky: its laws govern the agreement."]
         );
         assert_eq!(dropped, vec![Dropped::ForeignCharacters]);
+    }
+
+    #[test]
+    fn a_stuttering_line_is_dropped_unless_its_span_says_it_so() {
+        let (kept, dropped) = run(&[
+            ("3.3.3 3.3.3 3.3.3 3.3.3 3.3.3 3.3.3.", 2),
+            ("It is governed by the laws of the laws of the laws of Kentucky.", 2),
+            ("The State 13.13.13 governs it.", 2),
+            ("Either party may terminate it on sixty (60) days notice.", 3),
+            ("It is very very very long.", 1),
+        ]);
+        assert_eq!(kept, vec!["Either party may terminate it on sixty (60) days notice."]);
+        assert_eq!(dropped, vec![Dropped::Stutter; 4]);
+        let text = "Section 1.1.1 applies. The fee is 2 2 2 dollars. It is very very very long.";
+        let segments = crate::cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
+        let parsed = vec![("The fee is 2 2 2 dollars.".to_owned(), vec![segments[1].id])];
+        let (kept, _) = guard(parsed, text, &segments, &echoes(), &Alphabet::of(&[text]));
+        assert_eq!(kept.len(), 1, "the span stutters itself");
     }
 
     #[test]

@@ -7,10 +7,7 @@ pub mod narrow;
 mod segment;
 pub mod support;
 
-pub use format::{
-    answer_regex, answer_regex_in, line_regex_in, marker, marker_regex, markers_regex, Alphabet, MAX_CLAIM_WORDS,
-    MAX_SUMMARY_CLAIM_WORDS,
-};
+pub use format::{line_regex_in, marker, marker_regex, markers_regex, Alphabet, MAX_CLAIM_WORDS, MAX_SUMMARY_CLAIM_WORDS};
 pub use segment::segment;
 
 use std::collections::HashMap;

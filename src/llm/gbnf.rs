@@ -1,6 +1,6 @@
 //! Regular expressions, as the pipelines constrain answers with, rewritten as llama.cpp GBNF
 //! grammars for servers that take a grammar but no regex. The subset covers what
-//! `cite::answer_regex` writes: groups (`(?:…)`), alternation, bounded repetition, `* + ?`,
+//! `cite::line_regex_in` and `cite::markers_regex` write: groups (`(?:…)`), alternation, bounded repetition, `* + ?`,
 //! character classes with ranges and negation, `.`, `\s`, `\d`, `\w`, `\n` and escaped punctuation.
 //!
 //! One deliberate difference: a repetition whose upper bound exceeds `MAX_BOUND` loses that
@@ -286,14 +286,15 @@ mod tests {
 
     #[test]
     fn the_answer_format_rewrites() {
-        let re = crate::cite::answer_regex(&[4111, 12030], 5, Some("The document does not say."));
+        let alphabet = crate::cite::Alphabet::of(&["Governed by the laws of Texas."]);
+        let re = crate::cite::line_regex_in(&[4111, 12030], crate::cite::MAX_CLAIM_WORDS, &alphabet);
         let g = regex_to_gbnf(&re).unwrap();
-        assert!(g.starts_with("root ::= ("), "{g}");
-        // Up to five lines; a word's two inner stops keep their bound, the longer bounds (40
-        // letters, 59 words) lose theirs.
-        assert!(g.contains("(\"4111\" | \"12030\")") && g.contains("{1,5}") && g.contains("{2,}"), "{g}");
-        assert!(g.contains("){0,2}"), "{g}");
-        assert!(!g.contains("{1,40}") && !g.contains("{2,59}"), "{g}");
-        assert!(g.contains("The document does not say.\\n\""), "{g}");
+        assert!(g.starts_with("root ::= (\"[S\" (\"4111\" | \"12030\") \"] \" [A-Za-z] "), "{g}");
+        // A word's two inner stops keep their bound, the longer bounds (39 and 40 letters, 24
+        // words) lose theirs.
+        assert!(g.contains("){0,2}") && g.contains("{2,}"), "{g}");
+        assert!(!g.contains("{1,40}") && !g.contains("{0,39}") && !g.contains("{2,24}"), "{g}");
+        let evidence = regex_to_gbnf(&crate::cite::markers_regex(&[4111, 12030], 3, 5)).unwrap();
+        assert!(evidence.contains("{2,4}"), "{evidence}");
     }
 }
