@@ -337,8 +337,8 @@ const GENERIC: &[&str] = &["agreement", "contract", "document", "party", "part",
 /// The claims of `output`, each with the ids of the segments it cites (`segments` are the ones
 /// the prompt numbered with `labels`; `text` is what their spans index). A question is answered
 /// only when its first line, the evidence the model pointed at before writing anything, holds:
-/// the claim is supported by the span it cites (the check every citation gets) and the claim or
-/// the span is about the question (shares a content word with it). Otherwise, and when no claim
+/// the claim is supported by the span it cites (the check every citation gets) and the span is
+/// about the question (shares a content word with it). Otherwise, and when no claim
 /// is left once degenerate lines are dropped, the answer is the refusal alone, without
 /// citations: the model is never offered the refusal, so it cannot take it before it looks.
 pub fn claims(
@@ -363,9 +363,13 @@ pub fn claims(
 }
 
 /// Whether the evidence line `(claim, ids)` answers `question`: its (narrowed) span supports
-/// the claim, the claim or the span shares a content word with the question, and the claim says
+/// the claim, the span itself shares a content word with the question, and the claim says
 /// something the question does not, from the span: "The agreement grants exclusive rights.",
-/// asked whether it grants exclusive rights, restates the question whatever it cites.
+/// asked whether it grants exclusive rights, restates the question whatever it cites. The link
+/// to the question must be the evidence's, not the model's: the 1.5B model, asked whether a
+/// party may terminate without cause, copied a signature block and went on "The buyer and
+/// seller may terminate this agreement without cause." (half its words in the span, so the
+/// citation verifies; none of the question's).
 fn answers(question: &str, (claim, ids): &(String, Vec<u32>), segments: &[Segment], text: &str) -> bool {
     let Some(at) = ids.first().and_then(|id| segments.iter().position(|s| s.id == *id)) else { return false };
     let (_, span) = narrow::narrow(text, segments, at, claim);
@@ -378,9 +382,7 @@ fn answers(question: &str, (claim, ids): &(String, Vec<u32>), segments: &[Segmen
     let informs = content_words(claim).iter().any(|w| {
         span_words.contains(w) && !in_question.iter().any(|q| same_word(q, w)) && !GENERIC.contains(&w.as_str())
     });
-    let asked: HashSet<String> = asked_words(question).into_iter().collect();
-    let said: HashSet<String> = content_words(claim).into_iter().chain(span_words).collect();
-    informs && !asked.is_disjoint(&said)
+    informs && asked_words(question).iter().any(|w| span_words.contains(w))
 }
 
 #[cfg(test)]
@@ -433,6 +435,15 @@ mod tests {
         let got = run("[S{1}] CONFIDENTIAL TREATMENT REQUESTED applies.\n", &question("Is any treatment requested?"));
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1, vec![1]);
+    }
+
+    #[test]
+    fn a_span_that_is_not_about_the_question_is_declined_whatever_the_claim_adds() {
+        let q = "Does this agreement restrict a party from competing with the other?";
+        // The claim's words make it about competition, and half of them are the span's, so the
+        // citation verifies; the span itself says nothing of competition.
+        let got = run("[S{1}] CONFIDENTIAL TREATMENT REQUESTED restricts a party from competing.\n", &question(q));
+        assert_eq!(got, vec![(REFUSAL.to_owned(), vec![])]);
     }
 
     #[test]
