@@ -27,13 +27,18 @@ async fn a_qwen3_safetensors_directory_loads_and_answers_through_the_pipeline() 
     let text = "Docent reads the whole document. Every claim cites a span of the source.";
     let pages = [PageSpan { number: 1, start: 0, end: text.len() }];
     let pipeline = FullContext::new(Arc::new(engine), 48);
-    let spec = TaskSpec { task: Task::Summary, question: None };
+    // A question: its evidence step and its answer line both run the constrained decoder. Random
+    // weights say nothing sensible (greedy, this checkpoint loops on one word to the token limit,
+    // which a summary rightly reports as an empty answer); a question is then declined, and any
+    // citation it makes must resolve into the text.
+    let spec = TaskSpec { task: Task::Question, question: Some("What does every claim cite?".into()) };
     let out = pipeline.run(DocInput { id: "tiny", text, pages: &pages }, &spec).await.expect("the pipeline runs");
-    // Random weights say nothing sensible; what matters is that the constrained
-    // decoder ran on this architecture and every citation resolves into the text.
-    assert!(out.usage.prompt_tokens > 20 && out.usage.completion_tokens > 0, "{:?}", out.usage);
+    assert!(out.usage.prompt_tokens > 20 && out.usage.completion_tokens > 2, "{:?}", out.usage);
     for c in &out.citations {
         assert_eq!(text.get(c.start..c.end), Some(c.quote.as_str()));
+    }
+    if out.citations.is_empty() {
+        assert_eq!(out.answer.text, "The document does not say.");
     }
 }
 
