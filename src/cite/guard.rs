@@ -127,8 +127,10 @@ pub fn guard(
 /// three times over ("13.13.13"). A model caught in a loop writes to its word limit; the line
 /// says nothing, whatever its span.
 fn stutters(claim: &str, span: &str) -> bool {
-    let words: Vec<&str> = claim.split_whitespace().map(|w| w.trim_end_matches(['.', ',', ';', '!', '?'])).collect();
-    let spoken: Vec<&str> = span.split_whitespace().map(|w| w.trim_end_matches(['.', ',', ';', '!', '?'])).collect();
+    fn words_of(text: &str) -> Vec<&str> {
+        text.split_whitespace().map(|w| w.trim_end_matches(['.', ',', ';', '!', '?'])).collect()
+    }
+    let (words, spoken) = (words_of(claim), words_of(span));
     let in_span = |run: &[&str]| spoken.windows(run.len()).any(|w| w == run);
     let looped = (1..=4).any(|n| {
         words.windows(3 * n).any(|run| {
