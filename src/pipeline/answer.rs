@@ -19,6 +19,12 @@ use super::prompt::{self, Step, REFUSAL};
 const QUOTE_MIN_WORDS: usize = 12;
 /// Segments one quote holds at most.
 const QUOTE_MAX_SEGMENTS: usize = 3;
+/// Words of the question a segment the model did not point at must share with it to be quoted
+/// instead of the model's off-topic pick. Quoted when it shared one ("right", "state",
+/// "liability"), such a segment gave 10 of the 13 wrong answers of the 0.5B model to the CUAD
+/// sample's absent clauses and none of its hits; its 3 hits shared two or three words
+/// (docs/eval-issue21).
+const FALLBACK_MIN_WORDS: usize = 2;
 
 /// The segments of the text a model is shown, as the prompt numbered them.
 pub struct Shown<'a> {
@@ -45,9 +51,10 @@ impl Shown<'_> {
 /// (docs/eval-issue21). When the segment it points at shares no word with the question (asked
 /// for a marker alone, it named the same segment for most questions on a contract), the
 /// segment that shares the rarest words with the question is quoted instead (quoted together
-/// with it, the model took whichever came first). Of a quote's segments, the one that shares
-/// most with the question comes first (`most_relevant_first`). Returns the claims, decided as
-/// `claims` decides, and both outputs.
+/// with it, the model took whichever came first), if it shares at least `FALLBACK_MIN_WORDS`;
+/// otherwise the question is declined without a second request. Of a quote's segments, the one
+/// that shares most with the question comes first (`most_relevant_first`). Returns the claims,
+/// decided as `claims` decides, and the outputs.
 pub async fn ask(
     engine: &dyn Engine,
     shown: &Shown<'_>,
@@ -60,16 +67,21 @@ pub async fn ask(
     let picked = first_marker(&evidence.text)
         .and_then(|l| shown.labels.iter().position(|x| *x == l))
         .map(|at| quoted(shown.text, shown.segments, at));
-    let on_topic = |group: &Vec<usize>| {
+    let asked = asked_words(question);
+    let shared = |group: &Vec<usize>| {
         let words: HashSet<String> = group.iter().map(|&i| shown.body(i)).flat_map(content_words).collect();
-        asked_words(question).iter().any(|q| words.iter().any(|w| same_word(q, w)))
+        asked.iter().filter(|q| words.iter().any(|w| same_word(q, w))).count()
     };
     let best = || lexical_best(question, shown.text, shown.segments).map(|at| quoted(shown.text, shown.segments, at));
     let group = match picked {
-        Some(group) if on_topic(&group) => group,
-        picked => match best().or(picked) {
+        // A question of no words but its framing ("Who are the parties?") gives nothing to check
+        // its evidence by: the model's pick stands.
+        Some(group) if asked.is_empty() || shared(&group) > 0 => group,
+        // The model pointed at a segment about something else, or at none (an engine that ignores
+        // the constraint): a segment the model did not choose is quoted only when it shares two
+        // of the question's words, or all of them when it has fewer.
+        _ => match best().filter(|group| shared(group) >= asked.len().min(FALLBACK_MIN_WORDS)) {
             Some(group) => group,
-            // No marker (an engine that ignores the constraint) and no word of the question.
             None => return Ok((vec![(REFUSAL.to_owned(), Vec::new())], vec![evidence])),
         },
     };
@@ -330,17 +342,34 @@ pub fn combined(outputs: &[GenOutput]) -> GenOutput {
     all
 }
 
-/// Words of a contract question that say nothing about what it asks ("Does this agreement …
-/// a party's …"), as `content_words` stems them.
-const GENERIC: &[&str] = &["agreement", "contract", "document", "party", "part", "doe", "other", "without"];
+/// Words of a contract question that say nothing about what it asks, as `content_words` stems
+/// them: what it is about ("Does this agreement … a party's …") and how it is framed ("… renew
+/// after its initial term, and for how long?", "Does assigning … require …"). A span that shares
+/// only such a word with the question is not about it: the 0.5B model answered the renewal
+/// question with a production clause that shares "after" with it, and the 1.5B with a packing
+/// clause ("suitable for long distance transportation").
+const GENERIC: &[&str] = &[
+    "agreement",
+    "contract",
+    "document",
+    "party",
+    "part",
+    "doe",
+    "other",
+    "without",
+    "after",
+    "before",
+    "long",
+    "require",
+];
 
 /// The claims of `output`, each with the ids of the segments it cites (`segments` are the ones
 /// the prompt numbered with `labels`; `text` is what their spans index). A question is answered
 /// only when its first line, the evidence the model pointed at before writing anything, holds:
 /// the claim is supported by the span it cites (the check every citation gets) and the span is
-/// about the question (shares a content word with it). Otherwise, and when no claim
-/// is left once degenerate lines are dropped, the answer is the refusal alone, without
-/// citations: the model is never offered the refusal, so it cannot take it before it looks.
+/// about the question (`answers`). Otherwise, and when no claim is left once degenerate lines
+/// are dropped, the answer is the refusal alone, without citations: the model is never offered
+/// the refusal, so it cannot take it before it looks.
 pub fn claims(
     output: &str,
     labels: &[u32],
@@ -363,7 +392,8 @@ pub fn claims(
 }
 
 /// Whether the evidence line `(claim, ids)` answers `question`: its (narrowed) span supports
-/// the claim, the span itself shares a content word with the question, and the claim says
+/// the claim, the span itself shares a content word with the question (when the question has
+/// one besides `GENERIC`: "Who are the parties?" has none), and the claim says
 /// something the question does not, from the span: "The agreement grants exclusive rights.",
 /// asked whether it grants exclusive rights, restates the question whatever it cites. The link
 /// to the question must be the evidence's, not the model's: the 1.5B model, asked whether a
@@ -382,7 +412,8 @@ fn answers(question: &str, (claim, ids): &(String, Vec<u32>), segments: &[Segmen
     let informs = content_words(claim).iter().any(|w| {
         span_words.contains(w) && !in_question.iter().any(|q| same_word(q, w)) && !GENERIC.contains(&w.as_str())
     });
-    informs && asked_words(question).iter().any(|w| span_words.contains(w))
+    let asked = asked_words(question);
+    informs && (asked.is_empty() || asked.iter().any(|w| span_words.contains(w)))
 }
 
 #[cfg(test)]
@@ -444,6 +475,31 @@ mod tests {
         // citation verifies; the span itself says nothing of competition.
         let got = run("[S{1}] CONFIDENTIAL TREATMENT REQUESTED restricts a party from competing.\n", &question(q));
         assert_eq!(got, vec![(REFUSAL.to_owned(), vec![])]);
+    }
+
+    #[test]
+    fn a_span_that_shares_only_the_questions_framing_is_declined() {
+        // "after" and "long" frame the question; the span is about payment, not renewal.
+        let q = "Does this agreement renew after its initial term, and for how long?";
+        let text = "Payment is due thirty days after delivery, however long the delivery takes.";
+        let segments = cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
+        let line = ("Payment is due thirty days after delivery.".to_owned(), vec![segments[0].id]);
+        assert!(!answers(q, &line, &segments, text));
+        // The same span answers a question about payment.
+        assert!(answers("When is payment due?", &line, &segments, text));
+    }
+
+    #[test]
+    fn a_question_of_generic_words_alone_is_answered_from_a_supported_span() {
+        let q = "Who are the parties to this agreement?";
+        assert!(asked_words(q).is_empty());
+        let text = "This Agreement is made between Acme Industries and Beta Logistics.";
+        let segments = cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
+        let line = |claim: &str| (claim.to_owned(), vec![segments[0].id]);
+        assert!(answers(q, &line("The parties are Acme Industries and Beta Logistics."), &segments, text));
+        // Still declined: a claim its span does not support, or one that only restates the question.
+        assert!(!answers(q, &line("The parties are Gamma Holdings and Delta Shipping."), &segments, text));
+        assert!(!answers(q, &line("This agreement has parties."), &segments, text));
     }
 
     #[test]
@@ -527,14 +583,19 @@ mod tests {
     }
 
     async fn ask_contract(replies: impl Fn(&[u32]) -> Vec<String>) -> Asked {
-        let segments = contract();
+        ask_about(CONTRACT, replies).await
+    }
+
+    /// What `ask` makes of the law question on `text` (one page).
+    async fn ask_about(text: &str, replies: impl Fn(&[u32]) -> Vec<String>) -> Asked {
+        let segments = cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
         let labels = cite::labels(segments.len());
-        let numbered = cite::numbered_text(CONTRACT, &segments, &labels);
+        let numbered = cite::numbered_text(text, &segments, &labels);
         let task = question(LAW);
         let step = Step::Task(&task);
         let engine =
             Script { replies: std::sync::Mutex::new(replies(&labels)), seen: std::sync::Mutex::new(Vec::new()) };
-        let shown = Shown { text: CONTRACT, segments: &segments, labels: &labels, numbered: &numbered };
+        let shown = Shown { text, segments: &segments, labels: &labels, numbered: &numbered };
         let (claims, outputs) =
             ask(&engine, &shown, &step, prompt::request(&numbered, &labels, &step, 512)).await.unwrap();
         let seen = engine.seen.into_inner().unwrap();
@@ -714,6 +775,26 @@ mod tests {
             "{quote}"
         );
         assert!(!quote.contains("Notices"));
+    }
+
+    #[tokio::test]
+    async fn off_topic_evidence_gives_way_only_to_a_segment_that_shares_two_words_with_the_question() {
+        // The model names the notices clause; the only segment that shares a word with the law
+        // question shares one ("state"): the question is declined without a second request.
+        let text = "Notices under this contract shall be given in writing to the addresses written above.\n\
+                    The Supplier shall register as a dealer in each state where it sells the goods.";
+        let Asked { claims, outputs, seen, .. } = ask_about(text, |labels| {
+            vec![format!("[S{}]", labels[0]), format!("[S{}] The Supplier registers in each state.", labels[1])]
+        })
+        .await;
+        assert_eq!(claims, vec![(REFUSAL.to_owned(), vec![])]);
+        assert_eq!((outputs.len(), seen.len()), (1, 1));
+        // Pointed at by the model itself, the same segment is quoted (and then judged as any).
+        let Asked { seen, .. } = ask_about(text, |labels| {
+            vec![format!("[S{}]", labels[1]), format!("[S{}] The Supplier registers in each state.", labels[1])]
+        })
+        .await;
+        assert_eq!(seen.len(), 2);
     }
 
     #[test]
