@@ -22,8 +22,8 @@ const QUOTE_MAX_SEGMENTS: usize = 3;
 /// Words of the question a segment the model did not point at must share with it to be quoted
 /// instead of the model's off-topic pick. Quoted when it shared one ("right", "state",
 /// "liability"), such a segment gave 10 of the 13 wrong answers of the 0.5B model to the CUAD
-/// sample's absent clauses and none of its hits; its 3 hits shared two or three words
-/// (docs/eval-issue21).
+/// sample's absent clauses and no hit; the 3 hits that came from such a quote shared two or
+/// three words (docs/eval-issue21).
 const FALLBACK_MIN_WORDS: usize = 2;
 
 /// The segments of the text a model is shown, as the prompt numbered them.
