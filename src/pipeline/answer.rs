@@ -70,7 +70,7 @@ pub async fn ask(
     let asked = asked_words(question);
     let shared = |group: &Vec<usize>| {
         let words: HashSet<String> = group.iter().map(|&i| shown.body(i)).flat_map(content_words).collect();
-        asked.iter().filter(|q| words.iter().any(|w| same_word(q, w))).count()
+        asked.iter().filter(|q| holds(&words, q)).count()
     };
     let best = || lexical_best(question, shown.text, shown.segments).map(|at| quoted(shown.text, shown.segments, at));
     let group = match picked {
@@ -251,6 +251,11 @@ fn same_word(a: &str, b: &str) -> bool {
     common >= 5 && common + 2 >= shorter
 }
 
+/// Whether `words` hold the question's word `q` (`same_word`).
+fn holds(words: &HashSet<String>, q: &str) -> bool {
+    words.iter().any(|w| same_word(q, w))
+}
+
 /// The index of the segment that shares the rarest words with `question` (`relevance`; the
 /// first of equals), if any shares one.
 fn lexical_best(question: &str, text: &str, segments: &[Segment]) -> Option<usize> {
@@ -268,7 +273,6 @@ fn relevance(question: &str, text: &str, segments: &[Segment]) -> Vec<f32> {
     let asked = asked_words(question);
     let words: Vec<HashSet<String>> =
         segments.iter().map(|s| content_words(s.span.slice(text).unwrap_or_default())).collect();
-    let holds = |seg: &HashSet<String>, q: &str| seg.iter().any(|w| same_word(q, w));
     let n = words.len() as f32;
     let weight: Vec<f32> = asked
         .iter()
@@ -425,8 +429,13 @@ mod tests {
     const TEXT: &str = "[***] = CONFIDENTIAL TREATMENT REQUESTED. The term is five years. \
                         This Agreement is governed by the laws of the State of Kentucky.";
 
+    /// The segments of `text` on one page.
+    fn one_page(text: &str) -> Vec<Segment> {
+        cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }])
+    }
+
     fn run(output: &str, task: &TaskSpec) -> Vec<(String, Vec<u32>)> {
-        let segments = cite::segment(TEXT, &[PageSpan { number: 1, start: 0, end: TEXT.len() }]);
+        let segments = one_page(TEXT);
         let labels = cite::labels(segments.len());
         let numbered = cite::numbered_text(TEXT, &segments, &labels);
         let step = Step::Task(task);
@@ -482,7 +491,7 @@ mod tests {
         // "after" and "long" frame the question; the span is about payment, not renewal.
         let q = "Does this agreement renew after its initial term, and for how long?";
         let text = "Payment is due thirty days after delivery, however long the delivery takes.";
-        let segments = cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
+        let segments = one_page(text);
         let line = ("Payment is due thirty days after delivery.".to_owned(), vec![segments[0].id]);
         assert!(!answers(q, &line, &segments, text));
         // The same span answers a question about payment.
@@ -494,7 +503,7 @@ mod tests {
         let q = "Who are the parties to this agreement?";
         assert!(asked_words(q).is_empty());
         let text = "This Agreement is made between Acme Industries and Beta Logistics.";
-        let segments = cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
+        let segments = one_page(text);
         let line = |claim: &str| (claim.to_owned(), vec![segments[0].id]);
         assert!(answers(q, &line("The parties are Acme Industries and Beta Logistics."), &segments, text));
         // Still declined: a claim its span does not support, or one that only restates the question.
@@ -530,7 +539,7 @@ mod tests {
                             Notices shall be given in writing to the addresses above.";
 
     fn contract() -> Vec<Segment> {
-        cite::segment(CONTRACT, &[PageSpan { number: 1, start: 0, end: CONTRACT.len() }])
+        one_page(CONTRACT)
     }
 
     #[test]
@@ -588,7 +597,7 @@ mod tests {
 
     /// What `ask` makes of the law question on `text` (one page).
     async fn ask_about(text: &str, replies: impl Fn(&[u32]) -> Vec<String>) -> Asked {
-        let segments = cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
+        let segments = one_page(text);
         let labels = cite::labels(segments.len());
         let numbered = cite::numbered_text(text, &segments, &labels);
         let task = question(LAW);
