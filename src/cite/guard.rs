@@ -1,13 +1,13 @@
 //! Guards against degenerate lines a small model writes even in the constrained format: a
 //! claim it already made, a line that restates the prompt (its format example, the
 //! instruction's words, the refusal) instead of the document, a label echoed from the
-//! instruction ("Main points: …"), characters no script of the document uses, and a line that
-//! stutters ("3.3.3 3.3.3 3.3.3 …").
+//! instruction ("Main points: …"), an outline number it made up ("A.1.1 …"), characters no
+//! script of the document uses, and a line that stutters ("3.3.3 3.3.3 3.3.3 …").
 
 use std::collections::HashSet;
 
 use super::format::Alphabet;
-use super::support::content_words;
+use super::support::{content_words, missing_numbers};
 use crate::domain::Segment;
 
 /// What the model was told, so that a line repeating it rather than the document is found.
@@ -63,6 +63,27 @@ pub fn strip_label(claim: &str, echoes: &Echoes) -> String {
     claim.to_owned()
 }
 
+/// A claim without the outline numbers it opens with that its cited `span` does not state
+/// ("A.1.1 AGI hereby grants…", "B.3.0000000000000 - Either Party may…", "Texas.276.27627 The
+/// agreement is governed…", quoting "A. AGI hereby grants…"): the model copies the segment's
+/// enumerator and makes up the rest, and the number is no claim about the document. A word
+/// with a digit and a dot is such a number; a line of nothing else is left as it is.
+pub fn strip_outline(claim: &str, span: &str) -> String {
+    let mut rest = claim.trim_start();
+    while let Some((word, after)) = rest.split_once(char::is_whitespace) {
+        let outline = word.contains('.') && word.chars().any(|c| c.is_ascii_digit());
+        if !outline || missing_numbers(word, span).is_empty() {
+            break;
+        }
+        rest = after.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '-' | '–' | ':' | ';' | ','));
+    }
+    if rest.chars().any(char::is_alphabetic) {
+        rest.to_owned()
+    } else {
+        claim.to_owned()
+    }
+}
+
 /// Labels a small model puts before a summary's lines, stemmed as `content_words` stems them.
 const LABELS: &[&str] = &["summary", "purpose", "main", "point", "conclusion", "answer", "claim", "evidence", "note"];
 
@@ -76,7 +97,8 @@ pub enum Dropped {
     Stutter,
 }
 
-/// Keep the lines that are claims about the document: labels stripped; repeated claims,
+/// Keep the lines that are claims about the document: labels and made-up outline numbers
+/// stripped; repeated claims,
 /// prompt echoes, refusals written as claims, lines with characters outside `alphabet` and
 /// stuttering lines dropped. Each line's first cited segment is the span it is checked
 /// against. Returns the kept lines and what was dropped.
@@ -91,12 +113,12 @@ pub fn guard(
     let mut seen: Vec<HashSet<String>> = Vec::new();
     let mut dropped = Vec::new();
     for (claim, ids) in parsed {
-        let claim = strip_label(&claim, echoes);
         let span = ids
             .first()
             .and_then(|id| segments.iter().find(|s| s.id == *id))
             .and_then(|s| s.span.slice(text))
             .unwrap_or_default();
+        let claim = strip_outline(&strip_label(&claim, echoes), span);
         let words = content_words(&claim);
         let verdict = if echoes.refusal.as_deref().is_some_and(|r| is_refusal_like(&claim, r)) {
             Some(Dropped::Refusal)
@@ -240,6 +262,26 @@ mod tests {
         let parsed = vec![("The fee is 2 2 2 dollars.".to_owned(), vec![segments[1].id])];
         let (kept, _) = guard(parsed, text, &segments, &echoes(), &Alphabet::of(&[text]));
         assert_eq!(kept.len(), 1, "the span stutters itself");
+    }
+
+    #[test]
+    fn an_outline_number_the_span_does_not_state_is_stripped() {
+        let text = "A. The term is five years.\n\n13.1 The seller ships the goods.";
+        let segments = crate::cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
+        let (a, b) = (segments[0].id, segments[1].id);
+        let parsed = vec![
+            ("A.1.1 The term is five years.".to_owned(), vec![a]),
+            ("B.3.0000000000000 - The term of the agreement is 5 years.".to_owned(), vec![a]),
+            ("13.1 The seller ships the goods.".to_owned(), vec![b]),
+            ("3.3.3 3.3.3 3.3.3".to_owned(), vec![a]),
+        ];
+        let (kept, dropped) = guard(parsed, text, &segments, &echoes(), &Alphabet::of(&[text, "-"]));
+        let kept: Vec<&str> = kept.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(
+            kept,
+            ["The term is five years.", "The term of the agreement is 5 years.", "13.1 The seller ships the goods."]
+        );
+        assert_eq!(dropped, vec![Dropped::Stutter], "a line of outline numbers alone is left to the other guards");
     }
 
     #[test]

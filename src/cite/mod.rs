@@ -134,8 +134,9 @@ pub fn resolve(text: &str, segments: &[Segment], parsed: &[(String, Vec<u32>)]) 
 }
 
 /// Check a citation against the source: the span lies on char boundaries of
-/// the text, its quote is exactly the text there, and the span supports the
-/// claim by the lexical measure. Sets `valid`, `support` and `reason`.
+/// the text, its quote is exactly the text there, the span supports the claim
+/// by the lexical measure, and it states every number the claim writes in
+/// digits (in digits or words). Sets `valid`, `support` and `reason`.
 pub fn verify(text: &str, claim: &str, c: &mut Citation) {
     c.valid = false;
     c.reason = None;
@@ -154,6 +155,11 @@ pub fn verify(text: &str, claim: &str, c: &mut Citation) {
             c.support * 100.0,
             support::MIN_SUPPORT * 100.0
         ));
+        return;
+    }
+    let missing = support::missing_numbers(claim, actual);
+    if !missing.is_empty() {
+        c.reason = Some(format!("number_missing: the span does not state {}", missing.join(", ")));
         return;
     }
     c.valid = true;
@@ -215,6 +221,22 @@ mod tests {
         assert_eq!(text.get(cites[0].start..cites[0].end), Some(cites[0].quote.as_str()));
         assert!(!cites[1].valid && cites[1].reason.as_deref().unwrap().starts_with("unsupported"));
         assert!(!cites[2].valid && cites[2].reason.as_deref().unwrap().starts_with("unknown_segment"));
+    }
+
+    #[test]
+    fn a_claim_whose_number_its_span_does_not_state_is_not_verified() {
+        let text = "SOURCE CODE INSTALLATION SITE\n\nNotice is due within sixty (60) days of the end of the term.";
+        let pages = [PageSpan { number: 1, start: 0, end: text.len() }];
+        let segs = segment(text, &pages);
+        let parsed = vec![
+            ("SOURCE CODE INSTALLATION SITE The door code of the archive is 142.".to_owned(), vec![1]),
+            ("Notice is due within 60 days of the end of the term.".to_owned(), vec![2]),
+        ];
+        let (_, cites) = resolve(text, &segs, &parsed);
+        assert!(cites[0].support >= support::MIN_SUPPORT, "the words alone would pass: {}", cites[0].support);
+        assert!(!cites[0].valid);
+        assert_eq!(cites[0].reason.as_deref(), Some("number_missing: the span does not state 142"));
+        assert!(cites[1].valid, "{:?}", cites[1].reason);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Narrower citations: a claim that cites a heading points at the sentence under it that
 //! supports it, and a claim that cites a long segment points at the clause of it that does.
 //! The narrowed span is checked by the same rules as any other, so it is kept only when it
-//! supports the claim on its own.
+//! supports the claim on its own and states every number of the claim its segment states.
 
-use super::support::{support, MIN_SUPPORT};
+use super::support::{missing_numbers, support, MIN_SUPPORT};
 use crate::domain::{Segment, Span};
 
 /// Segments longer than this are looked into for the clause that supports the claim.
@@ -44,27 +44,34 @@ pub fn narrow(text: &str, segments: &[Segment], at: usize, claim: &str) -> (u32,
     if seg.span.len() <= LONG_SEGMENT_BYTES || whole < MIN_SUPPORT {
         return (seg.id, seg.span);
     }
+    // A clause that drops a number of the claim the segment states would fail verification.
+    let unstated = missing_numbers(claim, body).len();
     let best = pieces(text, seg.span)
         .into_iter()
         .filter(|p| p.len() >= MIN_PIECE_BYTES && p.len() < seg.span.len())
-        .map(|p| (support(claim, p.slice(text).unwrap_or_default()), p))
-        .filter(|(s, _)| *s >= MIN_SUPPORT && *s >= whole * 0.9)
+        .filter_map(|p| p.slice(text).map(|piece| (support(claim, piece), missing_numbers(claim, piece).len(), p)))
+        .filter(|(s, missing, _)| *s >= MIN_SUPPORT && *s >= whole * 0.9 && *missing <= unstated)
+        .map(|(s, _, p)| (s, p))
         .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.len().cmp(&a.1.len())));
     (seg.id, best.map_or(seg.span, |(_, p)| p))
 }
 
 /// The sentence after the heading `segments[at]` (before the next heading) that supports the
-/// claim best, if it supports it at least as the minimum and better than the heading.
+/// claim at least as the minimum and better than the heading: of those, the one that states
+/// most of the claim's numbers, then the one that supports it best.
 fn under_heading<'a>(text: &str, segments: &'a [Segment], at: usize, claim: &str, heading: f32) -> Option<&'a Segment> {
     segments
         .iter()
         .skip(at + 1)
         .take(HEADING_REACH)
         .take_while(|s| !is_heading(s.span.slice(text).unwrap_or_default()))
-        .map(|s| (support(claim, s.span.slice(text).unwrap_or_default()), s))
-        .filter(|(s, _)| *s >= MIN_SUPPORT && *s > heading)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, s)| s)
+        .map(|s| {
+            let body = s.span.slice(text).unwrap_or_default();
+            (support(claim, body), missing_numbers(claim, body).len(), s)
+        })
+        .filter(|(s, _, _)| *s >= MIN_SUPPORT && *s > heading)
+        .max_by(|a, b| b.1.cmp(&a.1).then(a.0.total_cmp(&b.0)))
+        .map(|(_, _, s)| s)
 }
 
 /// The clauses of `span`: its lines, and its parts between semicolons, trimmed.
@@ -130,6 +137,29 @@ mod tests {
         let (_, span) =
             narrow(text, &s, 0, "The distributor buys exclusively and the company delivers within thirty days.");
         assert_eq!(span, s[0].span);
+    }
+
+    #[test]
+    fn a_narrowed_span_keeps_the_claims_numbers() {
+        let text = "ARTICLE V TERM OF AGREEMENT\n\nThe term of this Agreement shall continue until terminated by either party.\n\n\
+                    The term of this Agreement is five (5) years.\n\nARTICLE VI PAYMENT";
+        let s = segs(text);
+        let (id, _) = narrow(text, &s, 0, "The term of this Agreement is 5 years until terminated by either party.");
+        assert!(is_heading(s[0].span.slice(text).unwrap()));
+        assert_eq!(id, s[2].id, "the sentence that states the claim's number, though the other shares more words");
+        let text = "The Distributor shall give written notice of any defect in the products delivered by the Company \
+                    under each purchase order; purchase order 45 covers the first delivery; the Company shall then \
+                    replace the defective products at its own cost.";
+        let s = segs(text);
+        let claim = "The Distributor shall give written notice of any defect in the products delivered by the Company \
+                     under purchase order 45.";
+        let first = s[0].span.slice(text).unwrap().split_once(';').unwrap().0;
+        assert!(
+            support(claim, first) >= 0.9 * support(claim, s[0].span.slice(text).unwrap()),
+            "the words alone pick it"
+        );
+        let (_, span) = narrow(text, &s, 0, claim);
+        assert!(span.slice(text).unwrap().contains("45"), "a clause without the number is not the citation");
     }
 
     #[test]

@@ -151,6 +151,130 @@ pub fn support(claim: &str, span_text: &str) -> f32 {
     shared as f32 / claim_words.len() as f32
 }
 
+/// The numbers `claim` writes in digits that `span` does not state, in digits or in words, in
+/// the order the claim writes them. A number is a fact: the lexical measure counts it as one
+/// word among many, so "The door code of the archive is 142." passed against the heading
+/// "SOURCE CODE INSTALLATION SITE", 142 being no number of the document but a marker's label
+/// (docs/eval-issue21). A claim's number words are not checked ("one of the parties").
+pub fn missing_numbers(claim: &str, span: &str) -> Vec<String> {
+    let stated: HashSet<String> =
+        digit_numbers(span).into_iter().chain(word_numbers(span)).chain(month_numbers(span)).collect();
+    let mut missing: Vec<String> = Vec::new();
+    for n in digit_numbers(claim) {
+        if !stated.contains(&n) && !missing.contains(&n) {
+            missing.push(n);
+        }
+    }
+    missing
+}
+
+/// The numbers `text` writes in digits, normalised: thousands separators dropped ("1,000" is
+/// 1000, but "15,2000" is 15 and 2000), leading zeros dropped ("08" is 8), a fraction's trailing
+/// zeros dropped ("45,420.00" is 45420). Dotted runs stay one number ("12.1", "3.3.3"); other
+/// separators part numbers ("2020-01-01" is 2020, 1, 1).
+fn digit_numbers(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let digit = |i: usize| chars.get(i).is_some_and(char::is_ascii_digit);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !digit(i) {
+            i += 1;
+            continue;
+        }
+        let mut whole = String::new();
+        let mut parts: Vec<String> = Vec::new();
+        while digit(i) {
+            whole.extend(chars.get(i));
+            i += 1;
+        }
+        loop {
+            let sep = chars.get(i).copied();
+            let run = (i + 1..).take_while(|&j| digit(j)).count();
+            match sep {
+                Some(',') if run == 3 && parts.is_empty() => {
+                    whole.extend(chars.get(i + 1..i + 4).into_iter().flatten());
+                    i += 4;
+                }
+                Some('.') if run > 0 => {
+                    parts.push(chars.get(i + 1..i + 1 + run).into_iter().flatten().collect());
+                    i += 1 + run;
+                }
+                _ => break,
+            }
+        }
+        let whole = whole.trim_start_matches('0');
+        let mut n = if whole.is_empty() { "0".to_owned() } else { whole.to_owned() };
+        if let [fraction] = parts.as_slice() {
+            let fraction = fraction.trim_end_matches('0');
+            if !fraction.is_empty() {
+                n = format!("{n}.{fraction}");
+            }
+        } else {
+            parts.iter().for_each(|p| n = format!("{n}.{p}"));
+        }
+        out.push(n);
+    }
+    out
+}
+
+/// The months `text` names in a date ("1 May 2020", "May 1, 2020", "Sept. 2020": a number
+/// next to the name), as their numbers: a claim may write the date in digits ("2020-05-01").
+fn month_numbers(text: &str) -> Vec<String> {
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let words: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    let number = |i: Option<usize>| i.and_then(|i| words.get(i)).is_some_and(|w| w.chars().all(|c| c.is_ascii_digit()));
+    let mut out = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        let month = MONTHS.iter().position(|m| word.starts_with(m) && word.len() <= 9);
+        if let Some(m) = month.filter(|_| number(i.checked_sub(1)) || number(Some(i + 1))) {
+            out.push((m + 1).to_string());
+        }
+    }
+    out
+}
+
+/// The numbers `text` writes in English words: "sixty", "twenty-four", "one hundred eighty",
+/// "two thousand", and the ordinals up to "tenth" ("the third anniversary").
+fn word_numbers(text: &str) -> Vec<String> {
+    const UNITS: &str = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen \
+                         fifteen sixteen seventeen eighteen nineteen";
+    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    const ORDINALS: [&str; 10] =
+        ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"];
+    let mut out = Vec::new();
+    // The number being read: thousands done, and the part below a thousand.
+    let mut reading: Option<(u64, u64)> = None;
+    let lower = text.to_lowercase();
+    let words = lower.split(|c: char| !c.is_ascii_alphabetic()).filter(|w| !w.is_empty());
+    for word in words.chain(std::iter::once(".")) {
+        let unit = UNITS.split_whitespace().position(|u| u == word).map(|v| v as u64);
+        let tens = TENS.iter().position(|t| *t == word).map(|v| 20 + 10 * v as u64);
+        if let Some(at) = ORDINALS.iter().position(|o| *o == word) {
+            out.push((at + 1).to_string());
+        }
+        reading = match (reading, unit.or(tens), word) {
+            // "twenty four": a unit after a round ten joins it.
+            (Some((k, low)), Some(v), _) if v < 10 && low % 100 >= 20 && low % 10 == 0 => Some((k, low + v)),
+            (Some((k, low)), Some(v), _) if low % 100 == 0 && (low > 0 || k > 0) => Some((k, low + v)),
+            (Some((k, low)), Some(v), _) => {
+                out.push((k + low).to_string());
+                Some((0, v))
+            }
+            (None, Some(v), _) => Some((0, v)),
+            (Some((k, low)), None, "hundred") => Some((k, low * 100)),
+            (Some((k, low)), None, "thousand") => Some(((k + low) * 1000, 0)),
+            (Some((k, low)), None, _) => {
+                out.push((k + low).to_string());
+                None
+            }
+            (None, None, _) => None,
+        };
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +292,27 @@ mod tests {
     #[test]
     fn cjk_characters_count_as_words() {
         assert!(support("比特币是电子现金", "比特币：一种点对点的电子现金系统") > 0.5);
+    }
+
+    #[test]
+    fn a_number_the_span_does_not_state_is_missing_in_digits_or_in_words() {
+        let span = "The term is three (3) years from 1 May 2020; notice of sixty days and a fee of $45,420.00.";
+        assert!(missing_numbers("The term is 3 years from 2020-05-01.", span).is_empty());
+        let verb = "Either party may end it on sixty days notice.";
+        assert_eq!(
+            missing_numbers("Either party may end it on 5 days notice.", verb),
+            ["5"],
+            "\"may\" is no month here"
+        );
+        assert!(missing_numbers("Notice takes 60 days; the fee is $45,420.", span).is_empty());
+        assert_eq!(missing_numbers("The door code of the archive is 142.", span), ["142"]);
+        assert_eq!(missing_numbers("A.1.1 The term is 3 years, 15,2000.", span), ["1.1", "15", "2000"]);
+        let words = "twenty-four months, one hundred eighty days, two thousand five units, the third anniversary";
+        assert!(missing_numbers("24 months, 180 days, 2005 units, 3 years", words).is_empty());
+        assert_eq!(
+            missing_numbers("Section 12.1 applies after 08 days.", "Section 12.1 applies after eight days."),
+            Vec::<String>::new()
+        );
+        assert_eq!(missing_numbers("Section 12.1.2 applies.", "Section 12.1 applies."), ["12.1.2"]);
     }
 }

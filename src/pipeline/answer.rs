@@ -403,7 +403,11 @@ pub fn claims(
 /// to the question must be the evidence's, not the model's: the 1.5B model, asked whether a
 /// party may terminate without cause, copied a signature block and went on "The buyer and
 /// seller may terminate this agreement without cause." (half its words in the span, so the
-/// citation verifies; none of the question's).
+/// citation verifies; none of the question's). A number of the claim its span lacks does not
+/// decide: the line stands and its citation fails verification (`number_missing`), shown as
+/// such; the 0.5B model's answers that cited the right clause with a made-up number
+/// ("…expiring on the third anniversary date of this Agreement (S329)") would otherwise deny
+/// a clause that is there.
 fn answers(question: &str, (claim, ids): &(String, Vec<u32>), segments: &[Segment], text: &str) -> bool {
     let Some(at) = ids.first().and_then(|id| segments.iter().position(|s| s.id == *id)) else { return false };
     let (_, span) = narrow::narrow(text, segments, at, claim);
