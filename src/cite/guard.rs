@@ -66,13 +66,17 @@ pub fn strip_label(claim: &str, echoes: &Echoes) -> String {
 /// A claim without the outline numbers it opens with that its cited `span` does not state
 /// ("A.1.1 AGI hereby grants…", "B.3.0000000000000 - Either Party may…", "Texas.276.27627 The
 /// agreement is governed…", quoting "A. AGI hereby grants…"): the model copies the segment's
-/// enumerator and makes up the rest, and the number is no claim about the document. A word
-/// with a digit and a dot is such a number; a line of nothing else is left as it is.
+/// enumerator and makes up the rest, and the number is no claim about the document. Only what
+/// reads as an enumerator before a sentence is taken: a word of pieces joined by dots, led by
+/// letters or of three pieces or more, with a digit, before a capital or a dash. A number that
+/// may be a claim's ("2.5 percent", "13.1 The seller…", "A.3.3 years") stays, for verification
+/// to check; a line of nothing else is left as it is.
 pub fn strip_outline(claim: &str, span: &str) -> String {
     let mut rest = claim.trim_start();
     while let Some((word, after)) = rest.split_once(char::is_whitespace) {
-        let outline = word.contains('.') && word.chars().any(|c| c.is_ascii_digit());
-        if !outline || missing_numbers(word, span).is_empty() {
+        let next = after.trim_start().chars().next();
+        let starts_sentence = next.is_some_and(|c| c.is_uppercase() || matches!(c, '-' | '–'));
+        if !starts_sentence || !is_outline(word) || missing_numbers(word, span).is_empty() {
             break;
         }
         rest = after.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '-' | '–' | ':' | ';' | ','));
@@ -82,6 +86,16 @@ pub fn strip_outline(claim: &str, span: &str) -> String {
     } else {
         claim.to_owned()
     }
+}
+
+/// Whether `word` reads as an outline number: letters and digits in pieces joined by dots, with
+/// a digit, led by letters ("A.1.1", "C.0", "Texas.276.27") or of three pieces or more ("3.3.3",
+/// "5.0.005"), a colon after it aside.
+fn is_outline(word: &str) -> bool {
+    let pieces: Vec<&str> = word.trim_end_matches(':').split('.').collect();
+    let alphanumeric = pieces.iter().all(|p| !p.is_empty() && p.chars().all(char::is_alphanumeric));
+    let lettered = pieces.first().is_some_and(|p| p.chars().all(char::is_alphabetic));
+    alphanumeric && word.chars().any(|c| c.is_ascii_digit()) && (lettered || pieces.len() >= 3)
 }
 
 /// Labels a small model puts before a summary's lines, stemmed as `content_words` stems them.
@@ -274,12 +288,21 @@ mod tests {
             ("B.3.0000000000000 - The term of the agreement is 5 years.".to_owned(), vec![a]),
             ("13.1 The seller ships the goods.".to_owned(), vec![b]),
             ("3.3.3 3.3.3 3.3.3".to_owned(), vec![a]),
+            ("A.3.3 years is the term.".to_owned(), vec![a]),
+            ("2.5 The seller ships the goods.".to_owned(), vec![b]),
         ];
         let (kept, dropped) = guard(parsed, text, &segments, &echoes(), &Alphabet::of(&[text, "-"]));
         let kept: Vec<&str> = kept.iter().map(|(c, _)| c.as_str()).collect();
         assert_eq!(
             kept,
-            ["The term is five years.", "The term of the agreement is 5 years.", "13.1 The seller ships the goods."]
+            [
+                "The term is five years.",
+                "The term of the agreement is 5 years.",
+                "13.1 The seller ships the goods.",
+                "A.3.3 years is the term.",
+                "2.5 The seller ships the goods."
+            ],
+            "a number that may be the claim's stays for verification to check"
         );
         assert_eq!(dropped, vec![Dropped::Stutter], "a line of outline numbers alone is left to the other guards");
     }

@@ -221,13 +221,14 @@ fn digit_numbers(text: &str) -> Vec<String> {
 /// The months `text` names in a date ("1 May 2020", "May 1, 2020", "Sept. 2020": a number
 /// next to the name), as their numbers: a claim may write the date in digits ("2020-05-01").
 fn month_numbers(text: &str) -> Vec<String> {
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const MONTHS: &str = "january february march april may june july august september october november december";
     let words: Vec<String> =
         text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
     let number = |i: Option<usize>| i.and_then(|i| words.get(i)).is_some_and(|w| w.chars().all(|c| c.is_ascii_digit()));
     let mut out = Vec::new();
     for (i, word) in words.iter().enumerate() {
-        let month = MONTHS.iter().position(|m| word.starts_with(m) && word.len() <= 9);
+        // The name, or its abbreviation of three letters or more ("Sept").
+        let month = MONTHS.split_whitespace().position(|m| m.starts_with(word.as_str()) && word.len() >= 3);
         if let Some(m) = month.filter(|_| number(i.checked_sub(1)) || number(Some(i + 1))) {
             out.push((m + 1).to_string());
         }
@@ -298,6 +299,8 @@ mod tests {
     fn a_number_the_span_does_not_state_is_missing_in_digits_or_in_words() {
         let span = "The term is three (3) years from 1 May 2020; notice of sixty days and a fee of $45,420.00.";
         assert!(missing_numbers("The term is 3 years from 2020-05-01.", span).is_empty());
+        assert!(missing_numbers("Signed on 2020-09-01.", "Signed on Sept. 1, 2020.").is_empty());
+        assert_eq!(missing_numbers("Payment is due 3/15.", "Payment is due on the marketing date of 15 units."), ["3"]);
         let verb = "Either party may end it on sixty days notice.";
         assert_eq!(
             missing_numbers("Either party may end it on 5 days notice.", verb),
