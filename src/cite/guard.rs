@@ -195,7 +195,6 @@ fn jaccard(a: &HashSet<String>, b: &HashSet<String>) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::PageSpan;
 
     const REFUSAL: &str = "The document does not say.";
     const TEXT: &str = "This Agreement is effective May 20, 1992 between the parties. \
@@ -203,7 +202,7 @@ mod tests {
                         Either party may terminate it on sixty (60) days notice.";
 
     fn segments() -> Vec<Segment> {
-        crate::cite::segment(TEXT, &[PageSpan { number: 1, start: 0, end: TEXT.len() }])
+        crate::cite::one_page(TEXT)
     }
 
     fn echoes() -> Echoes {
@@ -271,7 +270,7 @@ mod tests {
         assert_eq!(kept, vec!["Either party may terminate it on sixty (60) days notice."]);
         assert_eq!(dropped, vec![Dropped::Stutter; 4]);
         let text = "Section 1.1.1 applies. The fee is 2 2 2 dollars. It is very very very long.";
-        let segments = crate::cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
+        let segments = crate::cite::one_page(text);
         let parsed = vec![("The fee is 2 2 2 dollars.".to_owned(), vec![segments[1].id])];
         let (kept, _) = guard(parsed, text, &segments, &echoes(), &Alphabet::of(&[text]));
         assert_eq!(kept.len(), 1, "the span stutters itself");
@@ -280,7 +279,7 @@ mod tests {
     #[test]
     fn an_outline_number_the_span_does_not_state_is_stripped() {
         let text = "A. The term is five years.\n\n13.1 The seller ships the goods.";
-        let segments = crate::cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
+        let segments = crate::cite::one_page(text);
         let (a, b) = (segments[0].id, segments[1].id);
         let parsed = vec![
             ("A.1.1 The term is five years.".to_owned(), vec![a]),

@@ -9,6 +9,8 @@ pub mod support;
 
 pub use format::{line_regex_in, marker, marker_regex, markers_regex, Alphabet, MAX_CLAIM_WORDS, MAX_SUMMARY_CLAIM_WORDS};
 pub use segment::segment;
+#[cfg(test)]
+pub use segment::one_page;
 
 use std::collections::HashMap;
 
@@ -189,7 +191,6 @@ pub fn numbered_text(text: &str, segments: &[Segment], labels: &[u32]) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::PageSpan;
 
     #[test]
     fn labels_are_distinct_and_not_in_counting_order() {
@@ -212,8 +213,7 @@ mod tests {
     #[test]
     fn resolves_citations_and_flags_unsupported_and_unknown_ones() {
         let text = "Bitcoin uses proof-of-work to order transactions. The sky is blue today.";
-        let pages = [PageSpan { number: 1, start: 0, end: text.len() }];
-        let segs = segment(text, &pages);
+        let segs = one_page(text);
         let parsed = vec![("Proof-of-work orders the transactions.".to_owned(), vec![1, 2, 7])];
         let (answer, cites) = resolve(text, &segs, &parsed);
         assert_eq!(answer.sentences[0].citations, vec![1, 2, 3]);
@@ -226,8 +226,7 @@ mod tests {
     #[test]
     fn a_claim_whose_number_its_span_does_not_state_is_not_verified() {
         let text = "SOURCE CODE INSTALLATION SITE\n\nNotice is due within sixty (60) days of the end of the term.";
-        let pages = [PageSpan { number: 1, start: 0, end: text.len() }];
-        let segs = segment(text, &pages);
+        let segs = one_page(text);
         let parsed = vec![
             ("SOURCE CODE INSTALLATION SITE The door code of the archive is 142.".to_owned(), vec![1]),
             ("Notice is due within 60 days of the end of the term.".to_owned(), vec![2]),

@@ -100,18 +100,14 @@ fn trimmed(body: &str, start: usize, end: usize) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::PageSpan;
-
-    fn segs(text: &str) -> Vec<Segment> {
-        crate::cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }])
-    }
+    use crate::cite::one_page;
 
     #[test]
     fn a_claim_citing_a_heading_points_at_the_sentence_that_supports_it() {
         let text = "ARTICLE V TERM OF AGREEMENT\n\nThis Agreement shall continue month to month until \
                     terminated by either party. Either party may terminate it on sixty (60) days notice.\n\n\
                     ARTICLE VI PAYMENT\n\nFees are due monthly.";
-        let s = segs(text);
+        let s = one_page(text);
         assert!(is_heading(s[0].span.slice(text).unwrap()));
         let (id, span) = narrow(text, &s, 0, "The agreement continues month to month until terminated.");
         assert_eq!(id, s[1].id);
@@ -126,7 +122,7 @@ mod tests {
         let text = "The Distributor shall purchase the products exclusively from the Company during the term; \
                     the Company shall deliver them within thirty days of each order placed by the Distributor; \
                     this Agreement is governed by the laws of the State of New York without regard to conflicts.";
-        let s = segs(text);
+        let s = one_page(text);
         assert_eq!(s.len(), 1);
         let claim = "The agreement is governed by the laws of New York.";
         let (_, span) = narrow(text, &s, 0, claim);
@@ -143,14 +139,14 @@ mod tests {
     fn a_narrowed_span_keeps_the_claims_numbers() {
         let text = "ARTICLE V TERM OF AGREEMENT\n\nThe term of this Agreement shall continue until terminated by either party.\n\n\
                     The term of this Agreement is five (5) years.\n\nARTICLE VI PAYMENT";
-        let s = segs(text);
+        let s = one_page(text);
         let (id, _) = narrow(text, &s, 0, "The term of this Agreement is 5 years until terminated by either party.");
         assert!(is_heading(s[0].span.slice(text).unwrap()));
         assert_eq!(id, s[2].id, "the sentence that states the claim's number, though the other shares more words");
         let text = "The Distributor shall give written notice of any defect in the products delivered by the Company \
                     under each purchase order; purchase order 45 covers the first delivery; the Company shall then \
                     replace the defective products at its own cost.";
-        let s = segs(text);
+        let s = one_page(text);
         let claim = "The Distributor shall give written notice of any defect in the products delivered by the Company \
                      under purchase order 45.";
         let first = s[0].span.slice(text).unwrap().split_once(';').unwrap().0;

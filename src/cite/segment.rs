@@ -10,6 +10,12 @@ const MIN_SEGMENT_BYTES: usize = 16;
 /// Longer pieces (tables, text without punctuation) are cut at line breaks or spaces.
 const MAX_SEGMENT_BYTES: usize = 600;
 
+/// The segments of `text` as one page: the tests' documents.
+#[cfg(test)]
+pub fn one_page(text: &str) -> Vec<Segment> {
+    segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }])
+}
+
 /// Split `text` into sentence segments numbered from 1. A single line break
 /// does not end a sentence (PDF text wraps mid-sentence); a blank line does.
 pub fn segment(text: &str, pages: &[PageSpan]) -> Vec<Segment> {
@@ -115,8 +121,7 @@ mod tests {
     #[test]
     fn sentences_continue_across_wrapped_lines_but_not_blank_lines() {
         let text = "The system is\nsecure as long as honest nodes dominate. A second sentence here.\n\nNew paragraph starts now.";
-        let pages = [PageSpan { number: 1, start: 0, end: text.len() }];
-        let segs = segment(text, &pages);
+        let segs = one_page(text);
         assert_eq!(
             texts(text, &segs),
             vec![
@@ -131,7 +136,7 @@ mod tests {
     #[test]
     fn short_fragments_join_the_next_sentence() {
         let text = "1. Introduction to the topic of this paper.";
-        let segs = segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }]);
+        let segs = one_page(text);
         assert_eq!(texts(text, &segs), vec![text]);
     }
 

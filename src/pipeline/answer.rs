@@ -427,19 +427,14 @@ fn answers(question: &str, (claim, ids): &(String, Vec<u32>), segments: &[Segmen
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{PageSpan, Task};
+    use crate::domain::Task;
     use crate::pipeline::TaskSpec;
 
     const TEXT: &str = "[***] = CONFIDENTIAL TREATMENT REQUESTED. The term is five years. \
                         This Agreement is governed by the laws of the State of Kentucky.";
 
-    /// The segments of `text` on one page.
-    fn one_page(text: &str) -> Vec<Segment> {
-        cite::segment(text, &[PageSpan { number: 1, start: 0, end: text.len() }])
-    }
-
     fn run(output: &str, task: &TaskSpec) -> Vec<(String, Vec<u32>)> {
-        let segments = one_page(TEXT);
+        let segments = cite::one_page(TEXT);
         let labels = cite::labels(segments.len());
         let numbered = cite::numbered_text(TEXT, &segments, &labels);
         let step = Step::Task(task);
@@ -495,7 +490,7 @@ mod tests {
         // "after" and "long" frame the question; the span is about payment, not renewal.
         let q = "Does this agreement renew after its initial term, and for how long?";
         let text = "Payment is due thirty days after delivery, however long the delivery takes.";
-        let segments = one_page(text);
+        let segments = cite::one_page(text);
         let line = ("Payment is due thirty days after delivery.".to_owned(), vec![segments[0].id]);
         assert!(!answers(q, &line, &segments, text));
         // The same span answers a question about payment.
@@ -507,7 +502,7 @@ mod tests {
         let q = "Who are the parties to this agreement?";
         assert!(asked_words(q).is_empty());
         let text = "This Agreement is made between Acme Industries and Beta Logistics.";
-        let segments = one_page(text);
+        let segments = cite::one_page(text);
         let line = |claim: &str| (claim.to_owned(), vec![segments[0].id]);
         assert!(answers(q, &line("The parties are Acme Industries and Beta Logistics."), &segments, text));
         // Still declined: a claim its span does not support, or one that only restates the question.
@@ -543,7 +538,7 @@ mod tests {
                             Notices shall be given in writing to the addresses above.";
 
     fn contract() -> Vec<Segment> {
-        one_page(CONTRACT)
+        cite::one_page(CONTRACT)
     }
 
     #[test]
@@ -601,7 +596,7 @@ mod tests {
 
     /// What `ask` makes of the law question on `text` (one page).
     async fn ask_about(text: &str, replies: impl Fn(&[u32]) -> Vec<String>) -> Asked {
-        let segments = one_page(text);
+        let segments = cite::one_page(text);
         let labels = cite::labels(segments.len());
         let numbered = cite::numbered_text(text, &segments, &labels);
         let task = question(LAW);
