@@ -70,7 +70,7 @@ pub fn strip_label(claim: &str, echoes: &Echoes) -> String {
 /// reads as an enumerator before a sentence is taken: a word of pieces joined by dots, led by
 /// letters or of three pieces or more, with a digit, before a capital or a dash. A number that
 /// may be a claim's ("2.5 percent", "13.1 The seller…", "A.3.3 years") stays, for verification
-/// to check; a line of nothing else is left as it is.
+/// to check; a line of nothing else, or nothing else but a stray letter, is left as it is.
 pub fn strip_outline(claim: &str, span: &str) -> String {
     let mut rest = claim.trim_start();
     while let Some((word, after)) = rest.split_once(char::is_whitespace) {
@@ -81,7 +81,8 @@ pub fn strip_outline(claim: &str, span: &str) -> String {
         }
         rest = after.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '-' | '–' | ':' | ';' | ','));
     }
-    if rest.chars().any(char::is_alphabetic) {
+    // "F.1.5 F.1.5 … F" is a loop, not enumerators before an "F": left for the stutter check.
+    if content_words(rest).iter().any(|w| w.chars().any(char::is_alphabetic)) {
         rest.to_owned()
     } else {
         claim.to_owned()
@@ -286,6 +287,7 @@ mod tests {
             ("B.3.0000000000000 - The term of the agreement is 5 years.".to_owned(), vec![a]),
             ("13.1 The seller ships the goods.".to_owned(), vec![b]),
             ("3.3.3 3.3.3 3.3.3".to_owned(), vec![a]),
+            ("F.1.5 F.1.5 F.1.5 F.1.5 F".to_owned(), vec![a]),
             ("A.3.3 years is the term.".to_owned(), vec![a]),
             ("2.5 The seller ships the goods.".to_owned(), vec![b]),
         ];
@@ -302,7 +304,7 @@ mod tests {
             ],
             "a number that may be the claim's stays for verification to check"
         );
-        assert_eq!(dropped, vec![Dropped::Stutter], "a line of outline numbers alone is left to the other guards");
+        assert_eq!(dropped, vec![Dropped::Stutter; 2], "a line of outline numbers alone is left to the other guards");
     }
 
     #[test]
