@@ -6,9 +6,9 @@
 
 use std::collections::HashSet;
 
-use crate::cite::guard::guard;
-use crate::cite::support::{content_words, support, MIN_SUPPORT};
-use crate::cite::{self, narrow, Alphabet};
+use crate::cite::guard::{guard, Dropped};
+use crate::cite::support::{content_words, missing_numbers, support, MIN_SUPPORT};
+use crate::cite::{self, narrow};
 use crate::domain::Segment;
 use crate::llm::{self, Engine, GenOutput, GenRequest, Progress};
 
@@ -89,8 +89,10 @@ pub async fn ask(
     let (quote, quote_labels) = quote_of(shown, &group);
     let out = engine.generate(prompt::quoted_request(shown.numbered, &quote, &quote_labels, step, usize::MAX)).await?;
     tracing::debug!(output = %out.text, completion_tokens = out.completion_tokens, "model output");
-    let parsed = claims(&out.text, shown.labels, shown.segments, shown.text, step, &step.alphabet(shown.numbered));
-    Ok((parsed, vec![evidence, out]))
+    let (kept, dropped) = lines(&out.text, shown, step);
+    // The refusal written as the line is the model's verdict on the evidence it was shown.
+    let quote: &[usize] = if dropped.contains(&Dropped::Refusal) { &[] } else { &group };
+    Ok((decide(question, kept, shown.segments, shown.text, quote), vec![evidence, out]))
 }
 
 /// The quote of the segments `group` (indices into `shown`): a line each, its marker first, as
@@ -133,7 +135,6 @@ pub async fn summarize(
         .collect();
     let evidence = without_text_progress(engine.generate(prompt::one_from_each(first, &parts))).await?;
     tracing::debug!(output = %evidence.text, "evidence");
-    let alphabet = step.alphabet(shown.numbered);
     let mut picked: Vec<usize> =
         markers(&evidence.text).filter_map(|l| shown.labels.iter().position(|x| *x == l)).collect();
     picked.sort_unstable();
@@ -141,7 +142,7 @@ pub async fn summarize(
     if !only_markers(&evidence.text) || picked.is_empty() {
         // An engine that ignores the constraint (a server without constrained decoding) wrote
         // lines, not markers alone: read them as lines.
-        let parsed = claims(&evidence.text, shown.labels, shown.segments, shown.text, step, &alphabet);
+        let parsed = claims(&evidence.text, shown, step);
         return Ok((parsed, vec![evidence]));
     }
     if matches!(step, Step::Claims) {
@@ -175,7 +176,7 @@ pub async fn summarize(
         lines.push('\n');
         outputs.push(out);
     }
-    Ok((claims(&lines, shown.labels, shown.segments, shown.text, step, &alphabet), outputs))
+    Ok((claims(&lines, shown, step), outputs))
 }
 
 /// The indices of `shown`'s segments a summary's points may come from, cut into
@@ -367,61 +368,112 @@ const GENERIC: &[&str] = &[
     "require",
 ];
 
-/// The claims of `output`, each with the ids of the segments it cites (`segments` are the ones
-/// the prompt numbered with `labels`; `text` is what their spans index). A question is answered
-/// only when its first line, the evidence the model pointed at before writing anything, holds:
-/// the claim is supported by the span it cites (the check every citation gets) and the span is
-/// about the question (`answers`). Otherwise, and when no claim is left once degenerate lines
-/// are dropped, the answer is the refusal alone, without citations: the model is never offered
-/// the refusal, so it cannot take it before it looks.
-pub fn claims(
-    output: &str,
-    labels: &[u32],
-    segments: &[Segment],
-    text: &str,
-    step: &Step<'_>,
-    alphabet: &Alphabet,
-) -> Vec<(String, Vec<u32>)> {
-    let parsed = cite::labels_to_segments(cite::parse_answer(output), labels, segments);
-    let (kept, dropped) = guard(parsed, text, segments, &step.echoes(), alphabet);
-    if !dropped.is_empty() {
-        tracing::debug!(?dropped, "degenerate answer lines dropped");
-    }
+/// The claims of `output`, as `lines` reads them; a question's decided as `decide` decides,
+/// with no quote to fall back on.
+fn claims(output: &str, shown: &Shown<'_>, step: &Step<'_>) -> Vec<(String, Vec<u32>)> {
+    let (kept, _) = lines(output, shown, step);
     match step.question() {
-        Some(q) if !kept.first().is_some_and(|first| answers(q, first, segments, text)) => {
-            vec![(REFUSAL.to_owned(), Vec::new())]
-        }
-        _ => kept,
+        Some(q) => decide(q, kept, shown.segments, shown.text, &[]),
+        None => kept,
     }
 }
 
-/// Whether the evidence line `(claim, ids)` answers `question`: its (narrowed) span supports
-/// the claim, the span itself shares a content word with the question (when the question has
-/// one besides `GENERIC`: "Who are the parties?" has none), and the claim says
-/// something the question does not, from the span: "The agreement grants exclusive rights.",
-/// asked whether it grants exclusive rights, restates the question whatever it cites. The link
-/// to the question must be the evidence's, not the model's: the 1.5B model, asked whether a
-/// party may terminate without cause, copied a signature block and went on "The buyer and
-/// seller may terminate this agreement without cause." (half its words in the span, so the
-/// citation verifies; none of the question's). A number of the claim its span lacks does not
-/// decide: the line stands and its citation fails verification (`number_missing`), shown as
-/// such; the 0.5B model's answers that cited the right clause with a made-up number
-/// ("…expiring on the third anniversary date of this Agreement (S329)") would otherwise deny
-/// a clause that is there.
-fn answers(question: &str, (claim, ids): &(String, Vec<u32>), segments: &[Segment], text: &str) -> bool {
-    let Some(at) = ids.first().and_then(|id| segments.iter().position(|s| s.id == *id)) else { return false };
-    let (_, span) = narrow::narrow(text, segments, at, claim);
-    let span = span.slice(text).unwrap_or_default();
-    if support(claim, span) < MIN_SUPPORT {
-        return false;
+/// The lines of `output`, each with the ids of the `shown` segments it cites, degenerate ones
+/// dropped (`guard`; only characters of `step.alphabet` allowed), and why each dropped one was.
+fn lines(output: &str, shown: &Shown<'_>, step: &Step<'_>) -> (Vec<(String, Vec<u32>)>, Vec<Dropped>) {
+    let parsed = cite::labels_to_segments(cite::parse_answer(output), shown.labels, shown.segments);
+    let alphabet = step.alphabet(shown.numbered);
+    let (kept, dropped) = guard(parsed, shown.text, shown.segments, &step.echoes(), &alphabet);
+    if !dropped.is_empty() {
+        tracing::debug!(?dropped, "degenerate answer lines dropped");
     }
+    (kept, dropped)
+}
+
+/// The answer to `question` from the lines `kept` of the model's answer: they stand when the
+/// first, written from the evidence the model pointed at before anything else, answers the
+/// question (`answers`); a line whose citation would verify (`verifiable`) but that is about
+/// something else is declined. When the model wrote no such line (all dropped as degenerate
+/// but for the refusal, or a first line that says nothing its span states), the quoted
+/// evidence (`quote`, indices into `segments`) answers in its own words (`quoted_answer`) if it
+/// is about the question. Otherwise the answer is the refusal alone, without citations: the
+/// model is never offered the refusal, so it cannot take it before it looks.
+fn decide(
+    question: &str,
+    kept: Vec<(String, Vec<u32>)>,
+    segments: &[Segment],
+    text: &str,
+    quote: &[usize],
+) -> Vec<(String, Vec<u32>)> {
+    let first = kept.first().and_then(|first| supporting_span(first, segments, text).map(|span| (first, span)));
+    match first {
+        Some(((claim, _), span)) if answers(question, claim, span) => kept,
+        Some(((claim, _), span)) if verifiable(claim, span) => vec![(REFUSAL.to_owned(), Vec::new())],
+        _ => match quoted_answer(question, segments, text, quote) {
+            Some(line) => {
+                tracing::debug!(claim = %line.0, "no usable line: the evidence answers in its own words");
+                vec![line]
+            }
+            None => vec![(REFUSAL.to_owned(), Vec::new())],
+        },
+    }
+}
+
+/// The (narrowed) span of the evidence line `(claim, ids)` when it supports the claim.
+fn supporting_span<'t>((claim, ids): &(String, Vec<u32>), segments: &[Segment], text: &'t str) -> Option<&'t str> {
+    let at = ids.first().and_then(|id| segments.iter().position(|s| s.id == *id))?;
+    let (_, span) = narrow::narrow(text, segments, at, claim);
+    let span = span.slice(text)?;
+    (support(claim, span) >= MIN_SUPPORT).then_some(span)
+}
+
+/// Whether a claim its `span` supports is a line of the document's that verification would
+/// pass: it has a word, and the span states its numbers. Not so the 0.5B model's
+/// "iana8.2520.104-24, 12.2520.104-24…" after a governing-law heading, which the sentence under
+/// the heading supported by its "12" and "24" (docs/eval-issue21).
+fn verifiable(claim: &str, span: &str) -> bool {
+    !content_words(claim).is_empty() && missing_numbers(claim, span).is_empty()
+}
+
+/// The first segment of `quote` (indices into `segments`, most relevant first) that is no
+/// heading and shares two of the question's words (all of them when it has fewer, as a segment
+/// the model did not pick must, `FALLBACK_MIN_WORDS`), as a line of its own words citing it.
+/// Pointed at the exclusive-rights clause, the 1.5B model wrote the instruction ("The segment
+/// that answers it, then one short sentence…"); pointed at the governing-law clause, the 0.5B
+/// wrote "Texas.20210101.0000000000000 13.0000…" (docs/eval-issue21).
+fn quoted_answer(question: &str, segments: &[Segment], text: &str, quote: &[usize]) -> Option<(String, Vec<u32>)> {
+    let asked = asked_words(question);
+    let needed = asked.len().min(FALLBACK_MIN_WORDS);
+    quote.iter().filter_map(|&i| segments.get(i)).find_map(|seg| {
+        let body = seg.span.slice(text)?;
+        let words = content_words(body);
+        let shared = asked.iter().filter(|q| holds(&words, q)).count();
+        (!narrow::is_heading(body) && shared >= needed)
+            .then(|| (body.split_whitespace().collect::<Vec<_>>().join(" "), vec![seg.id]))
+    })
+}
+
+/// Whether an evidence line whose claim `span` supports answers `question`: the span shares a
+/// content word with the question (`same_word`, as the evidence was chosen; when the question
+/// has one besides `GENERIC`: "Who are the parties?" has none), and the claim says something
+/// the question does not, from the span: "The agreement grants exclusive rights.", asked
+/// whether it grants exclusive rights, restates the question whatever it cites. The link to
+/// the question must be the evidence's, not the model's: the 1.5B model, asked whether a party
+/// may terminate without cause, copied a signature block and went on "The buyer and seller may
+/// terminate this agreement without cause." (half its words in the span, so the citation
+/// verifies; none of the question's). A number of the claim its span lacks does not decide:
+/// the line stands and its citation fails verification (`number_missing`), shown as such; the
+/// 0.5B model's answers that cited the right clause with a made-up number ("…expiring on the
+/// third anniversary date of this Agreement (S329)") would otherwise deny a clause that is
+/// there.
+fn answers(question: &str, claim: &str, span: &str) -> bool {
     let in_question = content_words(question);
     let span_words = content_words(span);
     let informs = content_words(claim).iter().any(|w| {
         span_words.contains(w) && !in_question.iter().any(|q| same_word(q, w)) && !GENERIC.contains(&w.as_str())
     });
     let asked = asked_words(question);
-    informs && (asked.is_empty() || asked.iter().any(|w| span_words.contains(w)))
+    informs && (asked.is_empty() || asked.iter().any(|w| holds(&span_words, w)))
 }
 
 #[cfg(test)]
@@ -442,7 +494,12 @@ mod tests {
         for (i, label) in labels.iter().enumerate() {
             out = out.replace(&format!("{{{}}}", i + 1), &label.to_string());
         }
-        claims(&out, &labels, &segments, TEXT, &step, &step.alphabet(&numbered))
+        claims(&out, &Shown { text: TEXT, segments: &segments, labels: &labels, numbered: &numbered }, &step)
+    }
+
+    /// Whether `line` alone, the first line of an answer, answers `q` (no quote to fall back on).
+    fn answered(q: &str, line: &(String, Vec<u32>), segments: &[Segment], text: &str) -> bool {
+        decide(q, vec![line.clone()], segments, text, &[]) == vec![line.clone()]
     }
 
     fn question(q: &str) -> TaskSpec {
@@ -492,9 +549,9 @@ mod tests {
         let text = "Payment is due thirty days after delivery, however long the delivery takes.";
         let segments = cite::one_page(text);
         let line = ("Payment is due thirty days after delivery.".to_owned(), vec![segments[0].id]);
-        assert!(!answers(q, &line, &segments, text));
+        assert!(!answered(q, &line, &segments, text));
         // The same span answers a question about payment.
-        assert!(answers("When is payment due?", &line, &segments, text));
+        assert!(answered("When is payment due?", &line, &segments, text));
     }
 
     #[test]
@@ -504,10 +561,10 @@ mod tests {
         let text = "This Agreement is made between Acme Industries and Beta Logistics.";
         let segments = cite::one_page(text);
         let line = |claim: &str| (claim.to_owned(), vec![segments[0].id]);
-        assert!(answers(q, &line("The parties are Acme Industries and Beta Logistics."), &segments, text));
+        assert!(answered(q, &line("The parties are Acme Industries and Beta Logistics."), &segments, text));
         // Still declined: a claim its span does not support, or one that only restates the question.
-        assert!(!answers(q, &line("The parties are Gamma Holdings and Delta Shipping."), &segments, text));
-        assert!(!answers(q, &line("This agreement has parties."), &segments, text));
+        assert!(!answered(q, &line("The parties are Gamma Holdings and Delta Shipping."), &segments, text));
+        assert!(!answered(q, &line("This agreement has parties."), &segments, text));
     }
 
     #[test]
@@ -646,6 +703,65 @@ mod tests {
         let line = regex::Regex::new(&format!("^(?:{})$", second.regex.as_deref().unwrap())).unwrap();
         assert!(line.is_match(&format!("[S{}] The laws of Pennsylvania govern it.", labels[1])));
         assert!(!line.is_match(&format!("[S{}] The laws of Pennsylvania govern it.", labels[2])), "not quoted");
+    }
+
+    #[tokio::test]
+    async fn evidence_the_model_wrote_no_usable_line_for_answers_in_its_own_words() {
+        let clause = "This Agreement shall be governed by the laws of the Commonwealth of Pennsylvania.";
+        // Pointed at the heading, the model stutters; the clause under it, quoted first, answers.
+        let stutter = |labels: &[u32]| {
+            vec![format!("[S{}]", labels[0]), format!("[S{}] 13.0000 13.0000 13.0000 13.0000 13.0000", labels[1])]
+        };
+        let Asked { claims, segments, .. } = ask_contract(stutter).await;
+        assert_eq!(claims, vec![(clause.to_owned(), vec![segments[1].id])]);
+        // A first line its span does not support is no usable line either.
+        let unsupported = |labels: &[u32]| {
+            vec![format!("[S{}]", labels[1]), format!("[S{}] Pennsylvania.2520.104-24, 12.2520.104-24.", labels[1])]
+        };
+        assert_eq!(ask_contract(unsupported).await.claims, vec![(clause.to_owned(), vec![segments[1].id])]);
+        // Nor is a line its span supports by numbers it does not state: the notice sentence says
+        // "12 months" and "24 hours", not "12.2520.104".
+        let text = "7. Governing Law.\nNotice is due within 12 months and answered within 24 hours.\n\
+                    This Agreement shall be governed by the laws of the Commonwealth of Pennsylvania.";
+        let Asked { claims, segments, .. } = ask_about(text, |labels| {
+            vec![format!("[S{}]", labels[2]), format!("[S{}] Notice.2520.104-24, 12.2520.104-24.", labels[1])]
+        })
+        .await;
+        assert_eq!(claims, vec![(clause.to_owned(), vec![segments[2].id])]);
+        // A supported line about something else is the model's verdict: declined.
+        let elsewhere = |labels: &[u32]| {
+            vec![format!("[S{}]", labels[1]), format!("[S{}] The agreement is governed by law.", labels[1])]
+        };
+        assert_eq!(ask_contract(elsewhere).await.claims, vec![(REFUSAL.to_owned(), vec![])]);
+        // So is the refusal written as the line.
+        let refused =
+            |labels: &[u32]| vec![format!("[S{}]", labels[1]), format!("[S{}] The document does not say.", labels[1])];
+        assert_eq!(ask_contract(refused).await.claims, vec![(REFUSAL.to_owned(), vec![])]);
+    }
+
+    #[tokio::test]
+    async fn evidence_that_shares_one_word_of_the_question_does_not_answer_in_its_own_words() {
+        // "law" alone of the question's words (state, country, law, govern): not about it.
+        let text = "Each party shall comply with applicable law when it ships the goods.\n\
+                    Payment is due thirty days after delivery.";
+        let Asked { claims, .. } = ask_about(text, |labels| {
+            vec![format!("[S{}]", labels[0]), format!("[S{}] 1.000 1.000 1.000 1.000 1.000 1.000", labels[0])]
+        })
+        .await;
+        assert_eq!(claims, vec![(REFUSAL.to_owned(), vec![])]);
+        // A heading is never the answer, however many of the question's words it holds.
+        let segments = contract();
+        assert_eq!(quoted_answer("Which law governs?", &segments, CONTRACT, &[0]), None);
+        assert!(quoted_answer("Which law governs?", &segments, CONTRACT, &[0, 1]).is_some());
+    }
+
+    #[test]
+    fn a_span_that_holds_the_questions_word_inflected_answers() {
+        let q = "May a party terminate this agreement without cause?";
+        let text = "This Agreement may be terminated by either party on thirty days' written notice.";
+        let segments = cite::one_page(text);
+        let line = ("Either party may end it on thirty days' written notice.".to_owned(), vec![segments[0].id]);
+        assert!(answered(q, &line, &segments, text));
     }
 
     /// What `summarize` makes of `CONTRACT` for `step` when the engine replies with
