@@ -429,8 +429,8 @@ fn supporting_span<'t>((claim, ids): &(String, Vec<u32>), segments: &[Segment], 
 
 /// Whether a claim its `span` supports is a line of the document's that verification would
 /// pass: it has a word, and the span states its numbers. Not so the 0.5B model's
-/// "iana8.2520.104-24, 12.2520.104-24…" after a governing-law heading, which the sentence under
-/// the heading supported by its "12" and "24" (docs/eval-issue21).
+/// "iana8.2520.104-24, 12.2520.104-24…" citing a governing-law heading, which the sentence
+/// under it supported by the regulation it cites ("Section 2520.104-24"; docs/eval-issue21).
 fn verifiable(claim: &str, span: &str) -> bool {
     !content_words(claim).is_empty() && missing_numbers(claim, span).is_empty()
 }
