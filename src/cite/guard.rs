@@ -114,8 +114,8 @@ pub enum Dropped {
 
 /// Keep the lines that are claims about the document: labels and made-up outline numbers
 /// stripped; repeated claims, prompt echoes, refusals written as claims, lines with characters
-/// outside `alphabet` and stuttering lines dropped. Each line's first cited segment is the span it is checked
-/// against. Returns the kept lines and what was dropped.
+/// outside `alphabet` and stuttering lines dropped. Each line's first cited segment is the span
+/// it is checked against. Returns the kept lines and what was dropped.
 pub fn guard(
     parsed: Vec<(String, Vec<u32>)>,
     text: &str,

@@ -150,21 +150,21 @@ pub fn verify(text: &str, claim: &str, c: &mut Citation) {
         c.reason = Some("quote_mismatch: the quote differs from the text at its offsets".to_owned());
         return;
     }
-    c.support = support::support(claim, actual);
-    if c.support < support::MIN_SUPPORT {
-        c.reason = Some(format!(
-            "unsupported: the span holds {:.0}% of the claim's content words (needs {:.0}%)",
-            c.support * 100.0,
-            support::MIN_SUPPORT * 100.0
-        ));
-        return;
+    let (support, failure) = support::check(claim, actual);
+    c.support = support;
+    match failure {
+        Some(support::Failure::Unsupported) => {
+            c.reason = Some(format!(
+                "unsupported: the span holds {:.0}% of the claim's content words (needs {:.0}%)",
+                support * 100.0,
+                support::MIN_SUPPORT * 100.0
+            ));
+        }
+        Some(support::Failure::NumberMissing(missing)) => {
+            c.reason = Some(format!("number_missing: the span does not state {}", missing.join(", ")));
+        }
+        None => c.valid = true,
     }
-    let missing = support::missing_numbers(claim, actual);
-    if !missing.is_empty() {
-        c.reason = Some(format!("number_missing: the span does not state {}", missing.join(", ")));
-        return;
-    }
-    c.valid = true;
 }
 
 /// The document as the model sees it: each segment on its own line, followed by its marker.

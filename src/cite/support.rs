@@ -151,6 +151,26 @@ pub fn support(claim: &str, span_text: &str) -> f32 {
     shared as f32 / claim_words.len() as f32
 }
 
+/// Why verification fails a claim against the text of its span.
+#[derive(Debug, PartialEq)]
+pub enum Failure {
+    /// The span holds fewer than `MIN_SUPPORT` of the claim's content words.
+    Unsupported,
+    /// The span does not state these numbers of the claim (`missing_numbers`).
+    NumberMissing(Vec<String>),
+}
+
+/// What verification finds of `claim` against the text of its span: the support, and why it
+/// fails, if it does.
+pub fn check(claim: &str, span: &str) -> (f32, Option<Failure>) {
+    let support = support(claim, span);
+    if support < MIN_SUPPORT {
+        return (support, Some(Failure::Unsupported));
+    }
+    let missing = missing_numbers(claim, span);
+    (support, (!missing.is_empty()).then_some(Failure::NumberMissing(missing)))
+}
+
 /// The numbers `claim` writes in digits that `span` does not state, in digits or in words, in
 /// the order the claim writes them. A number is a fact: the lexical measure counts it as one
 /// word among many, so "The door code of the archive is 142." passed against the heading

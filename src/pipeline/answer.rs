@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use crate::cite::guard::{guard, Dropped};
-use crate::cite::support::{content_words, missing_numbers, support, MIN_SUPPORT};
+use crate::cite::support::{check, content_words, Failure};
 use crate::cite::{self, narrow};
 use crate::domain::Segment;
 use crate::llm::{self, Engine, GenOutput, GenRequest, Progress};
@@ -70,7 +70,7 @@ pub async fn ask(
     let asked = asked_words(question);
     let shared = |group: &Vec<usize>| {
         let words: HashSet<String> = group.iter().map(|&i| shown.body(i)).flat_map(content_words).collect();
-        asked.iter().filter(|q| holds(&words, q)).count()
+        shared_words(&asked, &words)
     };
     let best = || lexical_best(question, shown.text, shown.segments).map(|at| quoted(shown.text, shown.segments, at));
     let group = match picked {
@@ -80,7 +80,7 @@ pub async fn ask(
         // The model pointed at a segment about something else, or at none (an engine that ignores
         // the constraint): a segment the model did not choose is quoted only when it shares two
         // of the question's words, or all of them when it has fewer.
-        _ => match best().filter(|group| shared(group) >= asked.len().min(FALLBACK_MIN_WORDS)) {
+        _ => match best().filter(|group| shared(group) >= enough(&asked)) {
             Some(group) => group,
             None => return Ok((vec![(REFUSAL.to_owned(), Vec::new())], vec![evidence])),
         },
@@ -252,6 +252,17 @@ fn same_word(a: &str, b: &str) -> bool {
     common >= 5 && common + 2 >= shorter
 }
 
+/// How many of the question's words `asked` the words of a text hold (`holds`).
+fn shared_words(asked: &[String], words: &HashSet<String>) -> usize {
+    asked.iter().filter(|q| holds(words, q)).count()
+}
+
+/// How many of the question's words `asked` a segment the model did not write from must hold
+/// to stand for the question: `FALLBACK_MIN_WORDS`, or all of them when there are fewer.
+fn enough(asked: &[String]) -> usize {
+    asked.len().min(FALLBACK_MIN_WORDS)
+}
+
 /// Whether `words` hold the question's word `q` (`same_word`).
 fn holds(words: &HashSet<String>, q: &str) -> bool {
     words.iter().any(|w| same_word(q, w))
@@ -392,12 +403,15 @@ fn lines(output: &str, shown: &Shown<'_>, step: &Step<'_>) -> (Vec<(String, Vec<
 
 /// The answer to `question` from the lines `kept` of the model's answer: they stand when the
 /// first, written from the evidence the model pointed at before anything else, answers the
-/// question (`answers`); a line whose citation would verify (`verifiable`) but that is about
-/// something else is declined. When the model wrote no such line (all dropped as degenerate
-/// but for the refusal, or a first line that says nothing its span states), the quoted
-/// evidence (`quote`, indices into `segments`) answers in its own words (`quoted_answer`) if it
-/// is about the question. Otherwise the answer is the refusal alone, without citations: the
-/// model is never offered the refusal, so it cannot take it before it looks.
+/// question (`answers`; its span supports it, though it may lack a number); a line of words
+/// whose citation verifies but that is about something else is declined. When the model wrote
+/// no such line (all dropped as degenerate but for the refusal, or a first line that says
+/// nothing its span states), the quoted evidence (`quote`, indices into `segments`) answers in
+/// its own words (`quoted_answer`) if it is about the question: the 0.5B model's
+/// "iana8.2520.104-24, 12.2520.104-24…" cited a governing-law heading, and the sentence under it
+/// supported the line by the regulation it cites ("Section 2520.104-24", not the line's numbers;
+/// docs/eval-issue21). Otherwise the answer is the refusal alone, without citations: the model
+/// is never offered the refusal, so it cannot take it before it looks.
 fn decide(
     question: &str,
     kept: Vec<(String, Vec<u32>)>,
@@ -405,10 +419,13 @@ fn decide(
     text: &str,
     quote: &[usize],
 ) -> Vec<(String, Vec<u32>)> {
-    let first = kept.first().and_then(|first| supporting_span(first, segments, text).map(|span| (first, span)));
+    let first = kept.first().and_then(|(claim, ids)| {
+        let span = narrowed_span(claim, ids, segments, text)?;
+        Some((claim, span, check(claim, span).1))
+    });
     match first {
-        Some(((claim, _), span)) if answers(question, claim, span) => kept,
-        Some(((claim, _), span)) if verifiable(claim, span) => vec![(REFUSAL.to_owned(), Vec::new())],
+        Some((claim, span, failure)) if failure != Some(Failure::Unsupported) && answers(question, claim, span) => kept,
+        Some((claim, _, None)) if !content_words(claim).is_empty() => vec![(REFUSAL.to_owned(), Vec::new())],
         _ => match quoted_answer(question, segments, text, quote) {
             Some(line) => {
                 tracing::debug!(claim = %line.0, "no usable line: the evidence answers in its own words");
@@ -419,36 +436,23 @@ fn decide(
     }
 }
 
-/// The (narrowed) span of the evidence line `(claim, ids)` when it supports the claim.
-fn supporting_span<'t>((claim, ids): &(String, Vec<u32>), segments: &[Segment], text: &'t str) -> Option<&'t str> {
+/// The span a claim citing the segments `ids` is checked against: the first one's, narrowed.
+fn narrowed_span<'t>(claim: &str, ids: &[u32], segments: &[Segment], text: &'t str) -> Option<&'t str> {
     let at = ids.first().and_then(|id| segments.iter().position(|s| s.id == *id))?;
-    let (_, span) = narrow::narrow(text, segments, at, claim);
-    let span = span.slice(text)?;
-    (support(claim, span) >= MIN_SUPPORT).then_some(span)
-}
-
-/// Whether a claim its `span` supports is a line of the document's that verification would
-/// pass: it has a word, and the span states its numbers. Not so the 0.5B model's
-/// "iana8.2520.104-24, 12.2520.104-24…" citing a governing-law heading, which the sentence
-/// under it supported by the regulation it cites ("Section 2520.104-24"; docs/eval-issue21).
-fn verifiable(claim: &str, span: &str) -> bool {
-    !content_words(claim).is_empty() && missing_numbers(claim, span).is_empty()
+    narrow::narrow(text, segments, at, claim).1.slice(text)
 }
 
 /// The first segment of `quote` (indices into `segments`, most relevant first) that is no
-/// heading and shares two of the question's words (all of them when it has fewer, as a segment
-/// the model did not pick must, `FALLBACK_MIN_WORDS`), as a line of its own words citing it.
+/// heading and shares `enough` of the question's words, as a segment the model did not pick
+/// must, as a line of its own words citing it.
 /// Pointed at the exclusive-rights clause, the 1.5B model wrote the instruction ("The segment
 /// that answers it, then one short sentence…"); pointed at the governing-law clause, the 0.5B
 /// wrote "Texas.20210101.0000000000000 13.0000…" (docs/eval-issue21).
 fn quoted_answer(question: &str, segments: &[Segment], text: &str, quote: &[usize]) -> Option<(String, Vec<u32>)> {
     let asked = asked_words(question);
-    let needed = asked.len().min(FALLBACK_MIN_WORDS);
     quote.iter().filter_map(|&i| segments.get(i)).find_map(|seg| {
         let body = seg.span.slice(text)?;
-        let words = content_words(body);
-        let shared = asked.iter().filter(|q| holds(&words, q)).count();
-        (!narrow::is_heading(body) && shared >= needed)
+        (!narrow::is_heading(body) && shared_words(&asked, &content_words(body)) >= enough(&asked))
             .then(|| (body.split_whitespace().collect::<Vec<_>>().join(" "), vec![seg.id]))
     })
 }
