@@ -51,6 +51,26 @@ async fn flow(b: &Browser, s: &TestServer) -> anyhow::Result<()> {
     );
     let invalid = b.eval("return document.querySelectorAll('a.cite.invalid').length").await?;
     anyhow::ensure!(invalid.as_u64() == Some(1), "the unsupported citation is not marked invalid");
+    // The claim of that citation is set apart as a whole line, as drawn: labelled, with a border
+    // and a background of its own; the verified claims are not.
+    let lines = b
+        .eval(
+            "const look = s => { const st = getComputedStyle(s); \
+               return [!!s.querySelector('a.cite.invalid'), s.textContent.trim().startsWith('Not verified:'), \
+                       st.borderLeftStyle, st.backgroundColor]; }; \
+             return [...document.querySelectorAll('li.sentence')].map(look)",
+        )
+        .await?;
+    let lines = lines.as_array().cloned().unwrap_or_default();
+    let (failed, verified): (Vec<&Value>, Vec<&Value>) = lines.iter().partition(|l| l[0] == true);
+    anyhow::ensure!(failed.len() == 1 && !verified.is_empty(), "claims as drawn: {lines:?}");
+    let bad = failed[0];
+    anyhow::ensure!(bad[1] == true && bad[2] == "solid", "the unverified claim is not set apart: {bad}");
+    // (A verified claim's background may be the clicked citation's highlight, never this one.)
+    anyhow::ensure!(
+        verified.iter().all(|l| l[1] == false && l[2] == "none" && l[3] != bad[3]),
+        "a verified claim is drawn as unverified: {lines:?}"
+    );
 
     // Pointing at a sentence highlights all the spans it cites, and only while it is pointed at.
     let hover = b
