@@ -140,6 +140,20 @@ fn fitted_lengths(args: &GpuBenchArgs, shape: &Qwen3Shape) -> Vec<usize> {
     args.lengths.iter().map(|&n| n.min(room)).collect()
 }
 
+/// The prompt length of the concurrency test: the longest prompt, shortened (to whole KiB of
+/// tokens) where the model's context would leave the earlier sequences no room to decode on through
+/// the later prefills. A 262,080-token prompt of a 262,144-token model leaves room for its 64
+/// answer tokens only: the first sequence ends before the second is sent, and the two are never
+/// resident together (run 18 of benches/gpu-report.md).
+fn concurrent_prompt_tokens(longest: usize, max_positions: usize, decode_tokens: usize, overlap_tokens: usize) -> usize {
+    let fits = max_positions.saturating_sub(decode_tokens + 16 + overlap_tokens);
+    if longest <= fits {
+        longest
+    } else {
+        fits / 1024 * 1024
+    }
+}
+
 /// Bytes of key and value cache per token as PagedAttention stores them.
 pub(super) fn kv_bytes_per_token(shape: &Qwen3Shape, dtype: crate::llm::KvCacheDtype) -> u64 {
     match dtype {
@@ -263,28 +277,39 @@ pub async fn run(mut args: GpuBenchArgs, tensor_parallel: usize) -> anyhow::Resu
         let rate = single.and_then(|r| super::report::decode_rate(&r)).unwrap_or(50.0);
         poller.reset();
         let start = Instant::now();
+        let per_later = args.overlap_tokens.unwrap_or((stagger_s * rate * 1.3).ceil() as usize);
+        let tokens = concurrent_prompt_tokens(
+            longest,
+            shape.max_positions,
+            args.decode_tokens,
+            (args.concurrent - 1) * per_later,
+        );
+        if tokens < longest {
+            eprintln!(
+                "concurrency: {tokens}-token prompts, so that the earlier sequences can decode on through the later prefills"
+            );
+        }
         let runs = (0..args.concurrent).map(|i| {
-            let later = (args.concurrent - 1 - i) as f64;
-            let room = shape.max_positions.saturating_sub(longest + args.decode_tokens + 16);
-            let per_later = args.overlap_tokens.unwrap_or((stagger_s * rate * 1.3).ceil() as usize);
-            let extra = (later as usize * per_later).min(room);
+            let later = args.concurrent - 1 - i;
+            let room = shape.max_positions.saturating_sub(tokens + args.decode_tokens + 16);
+            let extra = (later * per_later).min(room);
             let delay = Duration::from_secs_f64(i as f64 * stagger_s);
             let engine = &engine;
             async move {
                 tokio::time::sleep(delay).await;
                 let sent = start.elapsed().as_secs_f64();
                 let result = engine
-                    .timed_completion(prompt_ids(longest, 1000 + i as u64, shape.vocab), args.decode_tokens + extra)
+                    .timed_completion(prompt_ids(tokens, 1000 + i as u64, shape.vocab), args.decode_tokens + extra)
                     .await;
                 (sent, result.map_err(|e| format!("{e:#}")))
             }
         });
         let results = futures_util::future::join_all(runs).await;
         let wall_s = start.elapsed().as_secs_f64();
-        eprintln!("docent {} x {longest} tokens: {results:?}", args.concurrent);
+        eprintln!("docent {} x {tokens} tokens: {results:?}", args.concurrent);
         Some(Concurrency {
             sequences: args.concurrent,
-            tokens: longest,
+            tokens,
             sent_s: results.iter().map(|r| r.0).collect(),
             results: results.into_iter().map(|r| r.1).collect(),
             wall_s,
@@ -490,6 +515,17 @@ mod tests {
             panic!("not a matmul line: {older}");
         };
         assert_eq!(sustained_tflops, None);
+    }
+
+    #[test]
+    fn concurrent_prompts_leave_the_earlier_sequences_room_to_decode_on() {
+        // Run 18: 262,080 tokens, 64 decoded, about 4,240 more for the first sequence to decode
+        // while the second one prefills.
+        let tokens = concurrent_prompt_tokens(262_080, 262_144, 64, 4_240);
+        assert_eq!(tokens, 257_024);
+        assert!(tokens + 64 + 4_240 <= 262_144);
+        // Run 12's 253,952 tokens had room already and are kept as asked.
+        assert_eq!(concurrent_prompt_tokens(253_952, 262_144, 64, 4_240), 253_952);
     }
 
     #[test]
