@@ -3,6 +3,9 @@
 # then the same folder of corpus documents as one batch (`docent batch --server`, full-context
 # pipeline), once with --batch-workers 1 and once with the GPU default, each on a fresh server and
 # data dir (no cache shared between the two). Prints the wall time of each and the items' states.
+# With DOCENT_BATCH_QUESTION set, every document is asked that question instead of summarized (the
+# answer pipeline's two requests: evidence first, then the line; DOCENT_LOG=info,docent::llm=debug
+# logs each request's prompt time in serve-W.log).
 #
 #   scripts/device-serve-batch.sh OUT_DIR [WORKERS...]      (default: 1 16)
 set -euo pipefail
@@ -23,14 +26,16 @@ done
 echo "batch of $(ls "$folder" | wc -l) documents"
 
 addr=127.0.0.1:8099
+question=()
+if [[ -n "${DOCENT_BATCH_QUESTION:-}" ]]; then question=(--question "$DOCENT_BATCH_QUESTION"); fi
 for w in "${workers[@]}"; do
   data="$(mktemp -d)"
-  DOCENT_LOG=info timeout 500 "$bin" --model "$ckpt" --baseline-model same \
+  DOCENT_LOG="${DOCENT_LOG:-info}" timeout 500 "$bin" --model "$ckpt" --baseline-model same \
     serve --addr "$addr" --data-dir "$data" --batch-workers "$w" > "$out/serve-$w.log" 2>&1 &
   server=$!
   for _ in $(seq 1 180); do curl -sf "http://$addr/healthz" >/dev/null && break; sleep 1; done
   start=$(date +%s%N)
-  "$bin" batch "$folder" --pipeline full --out "$out/results-$w.jsonl" --server "http://$addr" || true
+  "$bin" batch "$folder" --pipeline full "${question[@]}" --out "$out/results-$w.jsonl" --server "http://$addr" || true
   echo "workers $w: batch wall $(( ($(date +%s%N) - start) / 1000000 )) ms"
   python3 - "$out/results-$w.jsonl" <<'PY'
 import collections, json, sys

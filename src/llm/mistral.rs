@@ -339,6 +339,15 @@ impl Engine for MistralEngine {
             })
             .await?;
         let usage = &finished.usage;
+        // One line a request: a question's second request shows here whether it reused the
+        // first one's cached prompt (its prompt time falls to a fraction of the first's).
+        tracing::debug!(
+            prompt_tokens = usage.prompt_tokens,
+            prompt_s = usage.total_prompt_time_sec,
+            completion_tokens = usage.completion_tokens,
+            completion_s = usage.total_completion_time_sec,
+            "request done"
+        );
         Ok(GenOutput {
             text: finished.text,
             prompt_tokens: usage.prompt_tokens,
