@@ -151,11 +151,60 @@ pub fn guard(
             Some(why) => dropped.push(why),
             None => {
                 seen.push(words);
-                kept.push((claim, ids));
+                kept.push((space_run_on(&claim, span), ids));
             }
         }
     }
     (kept, dropped)
+}
+
+/// A claim whose last word runs words of its cited `span` together without spaces, spaced as the
+/// span spaces them: "…BY THE LAWS OF THE STATEOFTEXAS,WITHOUTREGARDTOTHEDOCTRINES." becomes "…OF
+/// THE STATE OF TEXAS, WITHOUT REGARD TO THE DOCTRINES.". Where the run leaves the span (a word
+/// skipped, one cut short), the claim ends after the last of the span's words it spelled out
+/// whole, with "…": "…for the use withinthe-state,includingbutnotlimitedto." becomes "…for the
+/// use within the State …". The line grammar ends a claim at its word limit, and a model still
+/// copying a long clause when it gets there goes on without spaces until a word may end the line:
+/// the 0.5B and 1.5B models ended 8 of their lines on the 64 CUAD items so, the governing law of
+/// two of them inside such a run ("STATEOFTEXAS"; docs/eval-issue21). Only a last word of 12
+/// characters or more in Latin script that the span does not hold, and whose letters spell two of
+/// the span's words in a row or more, is changed.
+pub fn space_run_on(claim: &str, span: &str) -> String {
+    let Some((head, last)) = claim.trim_end().rsplit_once(' ') else { return claim.to_owned() };
+    let stop = last.chars().last().filter(|c| matches!(c, '.' | '!' | '?'));
+    let word = last.trim_end_matches(['.', '!', '?', ',', ';', ':']);
+    let fold = |w: &str| w.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect::<String>();
+    let spoken: Vec<(&str, String)> = span.split_whitespace().map(|w| (w, fold(w))).collect();
+    let run = fold(word);
+    if word.chars().count() < 12 || !word.is_ascii() || head.trim().is_empty() || spoken.iter().any(|(_, f)| *f == run)
+    {
+        return claim.to_owned();
+    }
+    // The place in the span whose words, in order, spell the longest start of the run.
+    let spelled = |from: usize| {
+        let (mut at, mut whole) = (0, 0);
+        for (_, folded) in &spoken[from..] {
+            if !run[at..].starts_with(folded.as_str()) {
+                break;
+            }
+            at += folded.len();
+            whole += 1;
+        }
+        (whole, at)
+    };
+    let best = (0..spoken.len())
+        .filter(|&i| !spoken[i].1.is_empty())
+        .map(|i| (i, spelled(i)))
+        .max_by_key(|&(i, (whole, _))| (whole, std::cmp::Reverse(i)));
+    let Some((from, (whole, at))) = best.filter(|(_, (whole, _))| *whole >= 2) else { return claim.to_owned() };
+    let words: Vec<&str> = spoken[from..from + whole].iter().map(|(w, _)| *w).collect();
+    let spaced = words.join(" ");
+    let spaced = spaced.trim_end_matches(['.', '!', '?', ',', ';', ':']);
+    if at == run.len() {
+        format!("{} {spaced}{}", head.trim_end(), stop.unwrap_or('.'))
+    } else {
+        format!("{} {spaced} …", head.trim_end())
+    }
 }
 
 /// Whether `claim` stutters where its cited `span` does not: one to four words said three times
@@ -220,6 +269,54 @@ mod tests {
         let parsed = lines.iter().map(|(c, id)| ((*c).to_owned(), vec![*id])).collect();
         let (kept, dropped) = guard(parsed, TEXT, &segments(), &echoes(), &Alphabet::of(&[TEXT, ":"]));
         (kept.into_iter().map(|(c, _)| c).collect(), dropped)
+    }
+
+    #[test]
+    fn a_last_word_of_words_run_together_is_spaced_as_its_span() {
+        // From the CUAD sample's answers (docs/eval-issue21): the whole run is the span's words.
+        let span = "THIS AGREEMENT SHALL BE GOVERNED BY THE LAWS OF THE STATE OF TEXAS, WITHOUT REGARD TO THE \
+                    DOCTRINES OF CONFLICTS OF LAW.";
+        assert_eq!(
+            space_run_on(
+                "THIS AGREEMENT SHALL BE GOVERNED BY THE LAWS OF THE STATEOFTEXAS,WITHOUTREGARDTOTHEDOCTRINES.",
+                span
+            ),
+            "THIS AGREEMENT SHALL BE GOVERNED BY THE LAWS OF THE STATE OF TEXAS, WITHOUT REGARD TO THE DOCTRINES."
+        );
+        // The run leaves the span ("of Illinois" skipped): cut after the words it spelled whole.
+        // The 0.5B model's answer through `docent serve` to a governing-law question on a contract
+        // without such a clause (its citation verified).
+        let span = "The Distributor desires to become a distributor for the Company and to develop demand for \
+                    and sell and distribute Products solely for the use within the State of Illinois, including \
+                    but not limited to public and private entities.";
+        let claim = "The Distributor desires to become a distributor for the Company and to develop demand for \
+                     and sell and distribute Products solely for the use withinthe-state,includingbutnotlimitedto.";
+        assert_eq!(
+            space_run_on(claim, span),
+            "The Distributor desires to become a distributor for the Company and to develop demand for \
+             and sell and distribute Products solely for the use within the State …"
+        );
+        // A word cut short at the end ("agre") is left out.
+        let span = "This Agreement shall continue until terminated by mutual agreement of the parties.";
+        assert_eq!(
+            space_run_on("This Agreement (shallcontinueuntilterminatedbymutualagre.", span),
+            "This Agreement shall continue until terminated by mutual …"
+        );
+        // Left as written: a long word the span holds, one that spells no run of its words, a
+        // run of one word, a claim of one word, and text in a script without spaces.
+        let span = "The parties shall comply with all telecommunications regulations and with each other.";
+        for claim in [
+            "The parties comply with telecommunications regulations.",
+            "The parties comply with internationalisation rules.",
+            "The parties comply with telecommunicationsrules.",
+            "Telecommunicationsregulations.",
+            "双方应遵守所有电信法规以及彼此之间的约定。",
+        ] {
+            assert_eq!(space_run_on(claim, span), claim);
+        }
+        // Through the guard, as every answer line goes.
+        let (kept, dropped) = run(&[("It is governed by the laws of the StateofKentucky.", 2)]);
+        assert_eq!((kept, dropped), (vec!["It is governed by the laws of the State of Kentucky.".to_owned()], vec![]));
     }
 
     #[test]
