@@ -140,12 +140,17 @@ fn fitted_lengths(args: &GpuBenchArgs, shape: &Qwen3Shape) -> Vec<usize> {
     args.lengths.iter().map(|&n| n.min(room)).collect()
 }
 
-/// The prompt length of the concurrency test: the longest prompt, shortened (to whole KiB of
-/// tokens) where the model's context would leave the earlier sequences no room to decode on through
-/// the later prefills. A 262,080-token prompt of a 262,144-token model leaves room for its 64
+/// The prompt length of the concurrency test: the longest prompt, shortened (to a multiple of
+/// 1,024 tokens) where the model's context would leave the earlier sequences no room to decode on
+/// through the later prefills. A 262,080-token prompt of a 262,144-token model leaves room for its 64
 /// answer tokens only: the first sequence ends before the second is sent, and the two are never
 /// resident together (run 18 of benches/gpu-report.md).
-fn concurrent_prompt_tokens(longest: usize, max_positions: usize, decode_tokens: usize, overlap_tokens: usize) -> usize {
+fn concurrent_prompt_tokens(
+    longest: usize,
+    max_positions: usize,
+    decode_tokens: usize,
+    overlap_tokens: usize,
+) -> usize {
     let fits = max_positions.saturating_sub(decode_tokens + 16 + overlap_tokens);
     if longest <= fits {
         longest
