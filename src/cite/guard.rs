@@ -165,7 +165,7 @@ pub fn guard(
 /// whole, with "…": "…for the use withinthe-state,includingbutnotlimitedto." becomes "…for the
 /// use within the State …". The line grammar ends a claim at its word limit, and a model still
 /// copying a long clause when it gets there goes on without spaces until a word may end the line:
-/// on the 64 CUAD items the 0.5B model ended 8 of its answers so and the 1.5B 10, both with one
+/// on the 64 CUAD items the 0.5B model ended 7 of its answers so and the 1.5B 10, both with one
 /// contract's governing law inside such a run ("STATEOFTEXAS"; docs/eval-issue21). Only a last
 /// word of 12 characters or more in Latin script that the span does not hold, and whose letters
 /// spell two of the span's words in a row or more, is changed.
