@@ -140,6 +140,9 @@ fn fitted_lengths(args: &GpuBenchArgs, shape: &Qwen3Shape) -> Vec<usize> {
     args.lengths.iter().map(|&n| n.min(room)).collect()
 }
 
+/// Positions of the model's context the concurrency test leaves unused after a sequence's answer.
+const CONTEXT_MARGIN: usize = 16;
+
 /// The prompt length of the concurrency test: the longest prompt, shortened (to a multiple of
 /// 1,024 tokens) where the model's context would leave the earlier sequences no room to decode on
 /// through the later prefills. A 262,080-token prompt of a 262,144-token model leaves room for its 64
@@ -151,7 +154,7 @@ fn concurrent_prompt_tokens(
     decode_tokens: usize,
     overlap_tokens: usize,
 ) -> usize {
-    let fits = max_positions.saturating_sub(decode_tokens + 16 + overlap_tokens);
+    let fits = max_positions.saturating_sub(decode_tokens + CONTEXT_MARGIN + overlap_tokens);
     if longest <= fits {
         longest
     } else {
@@ -296,7 +299,7 @@ pub async fn run(mut args: GpuBenchArgs, tensor_parallel: usize) -> anyhow::Resu
         }
         let runs = (0..args.concurrent).map(|i| {
             let later = args.concurrent - 1 - i;
-            let room = shape.max_positions.saturating_sub(tokens + args.decode_tokens + 16);
+            let room = shape.max_positions.saturating_sub(tokens + args.decode_tokens + CONTEXT_MARGIN);
             let extra = (later * per_later).min(room);
             let delay = Duration::from_secs_f64(i as f64 * stagger_s);
             let engine = &engine;

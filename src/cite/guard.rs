@@ -158,6 +158,9 @@ pub fn guard(
     (kept, dropped)
 }
 
+/// What may close a word before the next (or the claim's end), left off when words are compared.
+const CLOSING: [char; 6] = ['.', '!', '?', ',', ';', ':'];
+
 /// A claim whose last word runs words of its cited `span` together without spaces, spaced as the
 /// span spaces them: "…BY THE LAWS OF THE STATEOFTEXAS,WITHOUTREGARDTOTHEDOCTRINES." becomes "…OF
 /// THE STATE OF TEXAS, WITHOUT REGARD TO THE DOCTRINES.". Where the run leaves the span (a word
@@ -172,7 +175,7 @@ pub fn guard(
 pub fn space_run_on(claim: &str, span: &str) -> String {
     let Some((head, last)) = claim.trim_end().rsplit_once(' ') else { return claim.to_owned() };
     let stop = last.chars().last().filter(|c| matches!(c, '.' | '!' | '?'));
-    let word = last.trim_end_matches(['.', '!', '?', ',', ';', ':']);
+    let word = last.trim_end_matches(CLOSING);
     let fold = |w: &str| w.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect::<String>();
     let spoken: Vec<(&str, String)> = span.split_whitespace().map(|w| (w, fold(w))).collect();
     let run = fold(word);
@@ -199,7 +202,7 @@ pub fn space_run_on(claim: &str, span: &str) -> String {
     let Some((from, (whole, at))) = best.filter(|(_, (whole, _))| *whole >= 2) else { return claim.to_owned() };
     let words: Vec<&str> = spoken[from..from + whole].iter().map(|(w, _)| *w).collect();
     let spaced = words.join(" ");
-    let spaced = spaced.trim_end_matches(['.', '!', '?', ',', ';', ':']);
+    let spaced = spaced.trim_end_matches(CLOSING);
     if at == run.len() {
         format!("{} {spaced}{}", head.trim_end(), stop.unwrap_or('.'))
     } else {
